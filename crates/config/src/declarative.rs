@@ -1,9 +1,27 @@
 //! Declarative config: parse (JSON first, then YAML), migrate, validate, fill defaults, derive ids.
-//! STUB: being written.
+//!
+//! The pipeline follows Kong's `declarative_config.lua`: migrate 1.1/2.1 paths, validate every
+//! record against its schema (all errors collected into one tree), then derive ids, check
+//! uniqueness and resolve references. Any error leaves nothing half-built.
 
-use crate::error::ConfigError;
+mod entities;
+mod migrate;
+mod rec;
+mod resolve;
+mod routes;
+mod upstreams;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use md5::{Digest, Md5};
+use serde_json::Value;
+
+use crate::error::{ConfigError, ErrKey, ErrTree};
 use crate::model::Config;
 use crate::settings::RouterFlavor;
+
+pub use migrate::{migrate_path, normalize_path};
+pub use resolve::{entity_id, hash_password};
 
 /// What validation depends on outside the file itself.
 #[derive(Debug, Clone)]
@@ -15,18 +33,118 @@ pub struct ParseOptions {
 
 /// Kong's config hash: md5 hex of the raw text.
 pub fn hash_text(text: &str) -> String {
-    let _ = text;
-    todo!()
+    let digest = Md5::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parses text (JSON or YAML) into a validated [`Config`].
 pub fn parse(text: &str, opts: &ParseOptions) -> Result<Config, ConfigError> {
-    let _ = (text, opts);
-    todo!()
+    let doc = match serde_json::from_str::<Value>(text) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => match serde_yaml_ng::from_str::<Value>(text) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => return Err(ConfigError::Parse("expected an object".into())),
+            Err(e) => return Err(ConfigError::Parse(e.to_string())),
+        },
+    };
+    parse_value(doc, opts)
 }
 
+/// Entity collections Kong knows that Gatehouse accepts but does not use yet.
+const IGNORED_ENTITIES: &[&str] = &["vaults", "key_sets", "keys", "filter_chains"];
+
+const ENTITY_ORDER: &[&str] = &[
+    "certificates",
+    "ca_certificates",
+    "snis",
+    "consumers",
+    "upstreams",
+    "targets",
+    "services",
+    "routes",
+    "plugins",
+    "keyauth_credentials",
+    "basicauth_credentials",
+    "acls",
+    "jwt_secrets",
+];
+
 /// Validates an already-parsed document (e.g. the `config` table of a `POST /config`).
-pub fn parse_value(doc: serde_json::Value, opts: &ParseOptions) -> Result<Config, ConfigError> {
-    let _ = (doc, opts);
-    todo!()
+pub fn parse_value(mut doc: Value, opts: &ParseOptions) -> Result<Config, ConfigError> {
+    if !doc.is_object() {
+        return Err(ConfigError::Parse("expected an object".into()));
+    }
+    migrate::migrate(&mut doc);
+    let Some(obj) = doc.as_object() else {
+        return Err(ConfigError::Parse("expected an object".into()));
+    };
+    let mut errs = ErrTree::default();
+    match obj.get("_format_version") {
+        None | Some(Value::Null) => {
+            errs.set(ErrKey::name("_format_version"), "required field missing")
+        }
+        Some(Value::String(v)) if v == "3.0" => {}
+        Some(Value::String(_)) => errs.set(
+            ErrKey::name("_format_version"),
+            "expected one of: 1.1, 2.1, 3.0",
+        ),
+        Some(_) => errs.set(ErrKey::name("_format_version"), "expected a string"),
+    }
+    let transform = match obj.get("_transform") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            errs.set(ErrKey::name("_transform"), "expected a boolean");
+            true
+        }
+    };
+    if obj
+        .get("_comment")
+        .is_some_and(|v| !v.is_null() && !v.is_string())
+    {
+        errs.set(ErrKey::name("_comment"), "expected a string");
+    }
+    if obj
+        .get("_ignore")
+        .is_some_and(|v| !v.is_null() && !v.is_array())
+    {
+        errs.set(ErrKey::name("_ignore"), "expected an array");
+    }
+    for (k, v) in obj {
+        let known = k == "_format_version"
+            || matches!(k.as_str(), "_transform" | "_comment" | "_ignore")
+            || entities::known_entity(k, &opts.plugins);
+        if IGNORED_ENTITIES.contains(&k.as_str()) {
+            if !v.is_null() && !v.is_array() {
+                errs.set(ErrKey::Name(k.clone()), "expected an array");
+            }
+            continue;
+        }
+        if !known {
+            errs.set(ErrKey::Name(k.clone()), "unknown field");
+        }
+    }
+
+    let now_d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut ctx = entities::Ctx {
+        plugins: &opts.plugins,
+        flavor: opts.router_flavor,
+        now: now_d.as_secs() as i64,
+        now_ms: (now_d.as_millis() as f64) / 1000.0,
+        items: Vec::new(),
+    };
+    for entity in ENTITY_ORDER {
+        if !entities::known_entity(entity, &opts.plugins) {
+            continue;
+        }
+        if let Some(v) = obj.get(*entity).filter(|v| !v.is_null()) {
+            ctx.walk(entity, v, None, &mut errs);
+        }
+    }
+    if !errs.is_empty() {
+        return Err(ConfigError::from_tree(&errs, &doc));
+    }
+    resolve::resolve(ctx.items, transform).map_err(|t| ConfigError::from_tree(&t, &doc))
 }

@@ -1,1 +1,55 @@
-fn main() {}
+//! `gatehouse`: the command line. Wires settings, store, snapshot, proxy and admin together.
+#![forbid(unsafe_code)]
+
+mod start;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "gatehouse", version, about = "A Kong-compatible API gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the gateway in the foreground (SIGTERM/SIGINT drain in-flight requests, then exit).
+    Start {
+        /// A kong.conf-style settings file.
+        #[arg(short = 'c', long = "conf")]
+        conf: Option<PathBuf>,
+        /// Prefix directory (LMDB data, default certificate); overrides `prefix`.
+        #[arg(short = 'p', long = "prefix")]
+        prefix: Option<PathBuf>,
+    },
+    /// Declarative configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Parse and validate a declarative configuration file (like `kong config parse`).
+    Parse {
+        file: PathBuf,
+        /// A kong.conf-style settings file (for `plugins` and `router_flavor`).
+        #[arg(short = 'c', long = "conf")]
+        conf: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Start { conf, prefix } => start::run(conf, prefix),
+        Command::Config {
+            command: ConfigCommand::Parse { file, conf },
+        } => start::config_parse(&file, conf),
+    }
+}

@@ -1,0 +1,1 @@
+"""Gatehouse benchmark harness (stdlib only; matplotlib optional for charts)."""

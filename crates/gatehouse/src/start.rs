@@ -1,0 +1,205 @@
+//! `gatehouse start` and `gatehouse config parse`.
+//!
+//! Start-up order: settings → LMDB → first snapshot (from `declarative_config`, else from
+//! LMDB) → proxy threads → admin thread → wait for a signal → drain → exit.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use arc_swap::ArcSwap;
+use gatehouse_admin::{AdminServer, AdminState};
+use gatehouse_config::{hash_text, parse, ParseOptions, Settings};
+use gatehouse_proxy::{Proxy, ProxyOptions, Snapshot};
+use gatehouse_store::Store;
+
+/// How long in-flight requests get to finish after SIGTERM/SIGINT.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn load_settings(conf: Option<&Path>) -> Result<Settings> {
+    let text = match conf {
+        Some(p) => Some(
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let settings = Settings::load(text.as_deref(), std::env::vars(), cores())?;
+    Ok(settings)
+}
+
+fn parse_options(s: &Settings) -> ParseOptions {
+    ParseOptions {
+        plugins: s.plugins.clone(),
+        router_flavor: s.router_flavor,
+    }
+}
+
+pub fn config_parse(file: &Path, conf: Option<PathBuf>) -> ExitCode {
+    let settings = match load_settings(conf.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("Error: cannot read {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match parse(&text, &parse_options(&settings)) {
+        Ok(_) => {
+            println!("parse successful");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("Error: Failed parsing:\n{}", e.cli_report());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn run(conf: Option<PathBuf>, prefix: Option<PathBuf>) -> ExitCode {
+    match start(conf, prefix) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(level: &str) {
+    // Kong's levels mapped onto tracing's.
+    let level = match level {
+        "debug" => "debug",
+        "info" => "info",
+        "notice" | "warn" => "info",
+        "error" | "crit" | "alert" | "emerg" => "error",
+        _ => "info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+fn start(conf: Option<PathBuf>, prefix: Option<PathBuf>) -> Result<()> {
+    let mut settings = load_settings(conf.as_deref())?;
+    if let Some(p) = prefix {
+        settings.prefix = p;
+    }
+    init_tracing(&settings.log_level);
+    for w in &settings.warnings {
+        tracing::warn!("{w}");
+    }
+
+    std::fs::create_dir_all(&settings.prefix)
+        .with_context(|| format!("cannot create prefix {}", settings.prefix.display()))?;
+    let store =
+        Store::open(&settings.lmdb_path(), settings.lmdb_map_size).context("cannot open LMDB")?;
+
+    let snapshot = first_snapshot(&settings, &store)?;
+    tracing::info!(routes = snapshot.route_count(), hash = %snapshot.hash, "configuration loaded");
+    let cell = Arc::new(ArcSwap::from_pointee(snapshot));
+
+    let proxy = Proxy::start(ProxyOptions::from_settings(&settings), cell.clone())
+        .context("cannot start the proxy")?;
+    let admin_addrs: Vec<_> = settings.admin_listen.iter().map(|l| l.addr).collect();
+    let status_addrs: Vec<_> = settings.status_listen.iter().map(|l| l.addr).collect();
+    let admin = AdminServer::start(
+        &admin_addrs,
+        &status_addrs,
+        AdminState {
+            cell,
+            node_id: uuid_v4(),
+            hostname: hostname(),
+            configuration: serde_json::json!({
+                "database": settings.database,
+                "router_flavor": format!("{:?}", settings.router_flavor),
+                "prefix": settings.prefix,
+                "nginx_worker_processes": settings.worker_processes,
+            }),
+            proxy_connections: proxy.connections(),
+        },
+    )
+    .context("cannot start the admin listeners")?;
+    tracing::info!(proxy = ?proxy.local_addrs(), admin = ?admin.admin_addrs, status = ?admin.status_addrs, "gatehouse started");
+
+    wait_for_signal()?;
+    tracing::info!("shutting down: draining in-flight requests");
+    proxy.shutdown(DRAIN_GRACE);
+    admin.shutdown();
+    Ok(())
+}
+
+/// `declarative_config_string`, else `declarative_config` (either is persisted); otherwise
+/// whatever LMDB holds; otherwise the empty config.
+fn first_snapshot(settings: &Settings, store: &Store) -> Result<Snapshot> {
+    let given = match (
+        &settings.declarative_config_string,
+        &settings.declarative_config,
+    ) {
+        (Some(text), _) => Some(("declarative_config_string".to_string(), text.clone())),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read declarative_config {}", path.display()))?;
+            Some((path.display().to_string(), text))
+        }
+        (None, None) => None,
+    };
+    if let Some((source, text)) = given {
+        let config = parse(&text, &parse_options(settings))
+            .map_err(|e| anyhow!("invalid declarative config {source}:\n{}", e.cli_report()))?;
+        let hash = hash_text(&text);
+        store
+            .write_config(&config, &hash)
+            .context("cannot persist the configuration in LMDB")?;
+        return Ok(Snapshot::build(config, hash, settings.router_flavor)?);
+    }
+    match store
+        .read_config()
+        .context("cannot read the configuration from LMDB")?
+    {
+        Some((config, hash)) => {
+            tracing::info!("found persisted LMDB config");
+            Ok(Snapshot::build(config, hash, settings.router_flavor)?)
+        }
+        None => Ok(Snapshot::empty()),
+    }
+}
+
+fn wait_for_signal() -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            r = tokio::signal::ctrl_c() => r?,
+        }
+        Ok::<_, std::io::Error>(())
+    })?;
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn uuid_v4() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

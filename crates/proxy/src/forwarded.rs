@@ -1,0 +1,129 @@
+//! X-Forwarded-* / X-Real-IP as Kong sets them: values from the client are kept only when the
+//! client is in `trusted_ips`; otherwise the gateway computes them. X-Forwarded-For always gets
+//! the peer appended.
+
+use std::net::{IpAddr, SocketAddr};
+
+use http::header::{HeaderMap, HeaderName, HeaderValue, HOST};
+
+use gatehouse_config::settings::Cidr;
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+static X_FORWARDED_PATH: HeaderName = HeaderName::from_static("x-forwarded-path");
+static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// Per-connection facts, rendered once per connection rather than per request.
+pub(crate) struct Peer {
+    pub trusted: bool,
+    pub peer_ip: HeaderValue,
+    pub server_port: HeaderValue,
+    pub https: bool,
+    pub local_port: u16,
+}
+
+impl Peer {
+    pub fn new(peer: SocketAddr, local: SocketAddr, https: bool, trusted_ips: &[Cidr]) -> Peer {
+        let ip: IpAddr = peer.ip().to_canonical();
+        Peer {
+            trusted: trusted_ips.iter().any(|c| c.contains(ip)),
+            peer_ip: HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static("")),
+            server_port: HeaderValue::from(local.port()),
+            https,
+            local_port: local.port(),
+        }
+    }
+}
+
+/// The scheme the client used, as Kong sees it (`X-Forwarded-Proto` from a trusted client).
+pub(crate) fn client_scheme_is_https(peer: &Peer, headers: &HeaderMap) -> bool {
+    if peer.trusted {
+        if let Some(p) = headers.get(&X_FORWARDED_PROTO) {
+            return p.as_bytes().eq_ignore_ascii_case(b"https");
+        }
+    }
+    peer.https
+}
+
+/// Rewrites the forwarding headers of a request about to go upstream.
+/// `path` is the raw request path (no query); `prefix` is the stripped prefix, if any.
+pub(crate) fn apply(
+    headers: &mut HeaderMap,
+    peer: &Peer,
+    real_ip_header: &HeaderName,
+    path: &str,
+    prefix: &str,
+) {
+    let real_ip = if peer.trusted {
+        headers.get(real_ip_header).filter(|v| is_ip(v)).cloned()
+    } else {
+        None
+    };
+
+    let xff = match headers.get(&X_FORWARDED_FOR) {
+        Some(existing) => {
+            let mut v = Vec::with_capacity(existing.len() + 2 + peer.peer_ip.len());
+            v.extend_from_slice(existing.as_bytes());
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(peer.peer_ip.as_bytes());
+            HeaderValue::from_bytes(&v).unwrap_or_else(|_| peer.peer_ip.clone())
+        }
+        None => peer.peer_ip.clone(),
+    };
+    headers.insert(X_FORWARDED_FOR.clone(), xff);
+    headers.insert(
+        X_REAL_IP.clone(),
+        real_ip.unwrap_or_else(|| peer.peer_ip.clone()),
+    );
+
+    if !(peer.trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
+        let proto = if peer.https { "https" } else { "http" };
+        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+    }
+    if !(peer.trusted && headers.contains_key(&X_FORWARDED_HOST)) {
+        if let Some(host) = headers.get(HOST).map(host_without_port) {
+            headers.insert(X_FORWARDED_HOST.clone(), host);
+        }
+    }
+    if !(peer.trusted && headers.contains_key(&X_FORWARDED_PORT)) {
+        headers.insert(X_FORWARDED_PORT.clone(), peer.server_port.clone());
+    }
+    if !(peer.trusted && headers.contains_key(&X_FORWARDED_PATH)) {
+        if let Ok(v) = HeaderValue::from_str(path) {
+            headers.insert(X_FORWARDED_PATH.clone(), v);
+        }
+    }
+    if !(peer.trusted && headers.contains_key(&X_FORWARDED_PREFIX)) {
+        match HeaderValue::from_str(prefix) {
+            Ok(v) if !prefix.is_empty() && prefix != "/" => {
+                headers.insert(X_FORWARDED_PREFIX.clone(), v);
+            }
+            _ => {
+                headers.remove(&X_FORWARDED_PREFIX);
+            }
+        }
+    }
+}
+
+fn is_ip(v: &HeaderValue) -> bool {
+    v.to_str().is_ok_and(|s| s.trim().parse::<IpAddr>().is_ok())
+}
+
+/// nginx's `$host`: the Host header without its port, lower-cased.
+fn host_without_port(v: &HeaderValue) -> HeaderValue {
+    let b = v.as_bytes();
+    let end = if b.first() == Some(&b'[') {
+        b.iter().position(|&c| c == b']').map_or(b.len(), |i| i + 1)
+    } else {
+        b.iter().position(|&c| c == b':').unwrap_or(b.len())
+    };
+    let host = &b[..end];
+    if host.iter().any(u8::is_ascii_uppercase) {
+        HeaderValue::from_bytes(&host.to_ascii_lowercase()).unwrap_or_else(|_| v.clone())
+    } else {
+        HeaderValue::from_bytes(host).unwrap_or_else(|_| v.clone())
+    }
+}

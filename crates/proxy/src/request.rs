@@ -1,0 +1,379 @@
+//! The request path, top to bottom:
+//!
+//! load snapshot → normalise path → route → protocol check (426 / redirect) → upstream URI →
+//! upstream headers → connect (retrying on the next target) → send → response headers.
+//!
+//! Plugins (issue: plugin runtime) slot in between routing and connecting (rewrite/access) and on
+//! the response (header_filter/body_filter/log). Nothing here parses config or walks all routes.
+
+use std::convert::Infallible;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+
+use gatehouse_router::{path, Headers, Request as RouteRequest};
+
+use crate::body::{Progress, ProxyBody, RequestBody, UpstreamBody};
+use crate::forwarded::{self, Peer};
+use crate::pool::ConnectError;
+use crate::respond::{self, LocalError};
+use crate::server::Worker;
+use crate::snapshot::{Destination, ServiceRt, Snapshot};
+
+static VIA: HeaderValue =
+    HeaderValue::from_static(concat!("1.1 gatehouse/", env!("CARGO_PKG_VERSION")));
+static X_KONG_REQUEST_ID: HeaderName = HeaderName::from_static("x-kong-request-id");
+static X_KONG_PROXY_LATENCY: HeaderName = HeaderName::from_static("x-kong-proxy-latency");
+static X_KONG_UPSTREAM_LATENCY: HeaderName = HeaderName::from_static("x-kong-upstream-latency");
+static X_KONG_RESPONSE_LATENCY: HeaderName = HeaderName::from_static("x-kong-response-latency");
+static KONG_DEBUG: HeaderName = HeaderName::from_static("kong-debug");
+
+/// Reads request headers for the router without copying them.
+struct HeaderLookup<'a>(&'a HeaderMap);
+
+impl Headers for HeaderLookup<'_> {
+    fn any_value(&self, lower_name: &str, f: &mut dyn FnMut(&str) -> bool) -> bool {
+        self.0
+            .get_all(lower_name)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|s| f(s)))
+    }
+}
+
+/// Per-request facts carried from routing to the response.
+struct Routed {
+    route: usize,
+    service: usize,
+}
+
+pub(crate) async fn handle(
+    w: Rc<Worker>,
+    peer: Rc<Peer>,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let snap = w.cell.load_full();
+    let request_id = w.next_request_id();
+    let mut resp = match proxy(&w, &peer, &snap, &request_id, started, req).await {
+        Ok(resp) => resp,
+        Err(local) => {
+            let mut resp = local;
+            if w.opts.headers.response_latency {
+                resp.headers_mut()
+                    .insert(X_KONG_RESPONSE_LATENCY.clone(), ms_since(started));
+            }
+            resp
+        }
+    };
+    if w.opts.headers.request_id {
+        resp.headers_mut()
+            .insert(X_KONG_REQUEST_ID.clone(), request_id);
+    }
+    Ok(resp)
+}
+
+/// `Ok` = the upstream answered; `Err` = the gateway answered itself.
+async fn proxy(
+    w: &Worker,
+    peer: &Peer,
+    snap: &Snapshot,
+    request_id: &HeaderValue,
+    started: Instant,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
+    let server_header = w.opts.headers.server;
+    let rid = request_id.to_str().unwrap_or("");
+    let (mut parts, body) = req.into_parts();
+
+    // Normalise and route. The path buffer is reused across requests on this thread.
+    let mut upstream_uri = String::new();
+    let (routed, debug) = {
+        let mut scratch = w.path_buf.borrow_mut();
+        let norm = &mut *scratch;
+        norm.clear();
+        if path::normalize(parts.uri.path(), norm).is_err() {
+            return Err(respond::error(LocalError::BadRequest, rid, server_header));
+        }
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .unwrap_or("");
+        let m = snap.router.find(&RouteRequest {
+            method: parts.method.as_str(),
+            host,
+            dst_port: peer.local_port,
+            path: norm,
+            sni: None,
+            https: peer.https,
+            headers: &HeaderLookup(&parts.headers),
+        });
+        let Some(m) = m else {
+            return Err(respond::error(LocalError::NoRoute, rid, server_header));
+        };
+        let route = &snap.routes[m.route];
+
+        // Protocol enforcement happens after routing, as in Kong.
+        if route.https_only && !forwarded::client_scheme_is_https(peer, &parts.headers) {
+            return Err(https_required(
+                route.https_redirect_status_code,
+                host,
+                &parts.uri,
+                server_header,
+            ));
+        }
+        let Some(service) = m.service else {
+            let msg = "no Service found with those values";
+            return Err(respond::exit_message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                msg,
+                server_header,
+            ));
+        };
+
+        let svc = &snap.services[service];
+        upstream_uri.reserve(norm.len() + 32);
+        path::upstream_path(svc.path.as_deref(), norm, m.strip_len, &mut upstream_uri);
+        if let Some(q) = parts.uri.query() {
+            upstream_uri.push('?');
+            upstream_uri.push_str(q);
+        } else if parts
+            .uri
+            .path_and_query()
+            .is_some_and(|pq| pq.as_str().ends_with('?'))
+        {
+            upstream_uri.push('?'); // Kong keeps a bare trailing `?`
+        }
+        let prefix_len = m.strip_len.min(norm.len());
+        let debug =
+            w.opts.allow_debug_header && parts.headers.get(&KONG_DEBUG).is_some_and(|v| v == "1");
+        forwarded::apply(
+            &mut parts.headers,
+            peer,
+            &w.opts.real_ip_header,
+            parts.uri.path(),
+            &norm[..prefix_len],
+        );
+        (
+            Routed {
+                route: m.route,
+                service,
+            },
+            debug,
+        )
+    };
+    let route = &snap.routes[routed.route];
+    let svc = &snap.services[routed.service];
+
+    // Upstream request: same method, headers minus hop-by-hop, our URI and Host.
+    let Ok(pq) = PathAndQuery::from_maybe_shared(Bytes::from(upstream_uri)) else {
+        return Err(respond::error(LocalError::BadRequest, rid, server_header));
+    };
+    parts.uri = Uri::from(pq);
+    parts.version = Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers);
+    if !route.preserve_host || !parts.headers.contains_key(header::HOST) {
+        if let Some(h) = &svc.host_header {
+            parts.headers.insert(header::HOST, h.clone());
+        }
+    }
+    if w.opts.upstream_request_id {
+        parts
+            .headers
+            .insert(X_KONG_REQUEST_ID.clone(), request_id.clone());
+    }
+    let (body, upload) = RequestBody::new(body);
+    let mut upstream_req = Request::from_parts(parts, body);
+
+    // Connect (retrying on the next target), then send. A stale pooled connection that fails
+    // before the request was written is retried on a fresh one without counting as a retry.
+    let mut failure = LocalError::BadGateway;
+    let mut attempts_left = u32::from(svc.retries) + 1;
+    let sent_at;
+    let response = loop {
+        if attempts_left == 0 {
+            return Err(respond::error(failure, rid, server_header));
+        }
+        attempts_left -= 1;
+        let target = match &svc.destination {
+            Destination::Host(t) => t,
+            Destination::Balancer(i) => match snap.balancers[*i].pick() {
+                Some(t) => t,
+                None => return Err(respond::error(LocalError::NoPeer, rid, server_header)),
+            },
+        };
+        let mut conn = match w.pool.checkout(target, svc.connect_timeout).await {
+            Ok(c) => c,
+            Err(e) => {
+                failure = match e {
+                    ConnectError::Resolve(_) => LocalError::NameResolution,
+                    ConnectError::Timeout => LocalError::Timeout,
+                    ConnectError::Refused(_) | ConnectError::Handshake => LocalError::BadGateway,
+                };
+                tracing::debug!(target = %target.authority, error = %e, "upstream connect failed");
+                continue;
+            }
+        };
+        let now = Instant::now();
+        let exchange = conn.sender.try_send_request(upstream_req);
+        match with_timeouts(exchange, upload.as_deref(), now, svc).await {
+            Ok(Ok(resp)) => {
+                sent_at = now;
+                break (resp, conn.sender, target.authority.clone());
+            }
+            Ok(Err(mut e)) => match e.take_message() {
+                Some(req) if conn.reused => {
+                    upstream_req = req;
+                    attempts_left += 1;
+                }
+                Some(req) => {
+                    upstream_req = req;
+                    failure = LocalError::BadGateway;
+                }
+                None => {
+                    tracing::debug!(error = %e.error(), "upstream exchange failed");
+                    return Err(respond::error(LocalError::BadGateway, rid, server_header));
+                }
+            },
+            Err(_) => return Err(respond::error(LocalError::Timeout, rid, server_header)),
+        }
+    };
+    let (resp, sender, key) = response;
+    let upstream_latency = ms_since(sent_at);
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let h = &mut parts.headers;
+    if w.opts.headers.upstream_latency {
+        h.insert(X_KONG_UPSTREAM_LATENCY.clone(), upstream_latency);
+    }
+    if w.opts.headers.proxy_latency {
+        h.insert(X_KONG_PROXY_LATENCY.clone(), ms_between(started, sent_at));
+    }
+    if w.opts.headers.via {
+        h.append(header::VIA, VIA.clone());
+    }
+    if debug {
+        add_debug_headers(h, snap, &routed);
+    }
+    let body = UpstreamBody::new(body, w.pool.clone(), key, sender);
+    Ok(Response::from_parts(parts, ProxyBody::Upstream(body)))
+}
+
+/// Awaits the upstream exchange: while the request body is still streaming, up to
+/// `write_timeout` may pass between two reads of it; once it is sent (or for bodyless
+/// requests), `read_timeout` bounds the wait for the response head.
+async fn with_timeouts<F: std::future::Future>(
+    exchange: F,
+    upload: Option<&Progress>,
+    sent: Instant,
+    svc: &ServiceRt,
+) -> Result<F::Output, ()> {
+    tokio::pin!(exchange);
+    let mut read_from = sent;
+    loop {
+        let uploading = upload.is_some_and(|p| !p.done.get());
+        let deadline = if uploading {
+            upload.and_then(|p| p.last.get()).unwrap_or(sent) + svc.write_timeout
+        } else {
+            read_from + svc.read_timeout
+        };
+        tokio::select! {
+            out = &mut exchange => return Ok(out),
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                let now = Instant::now();
+                match upload {
+                    Some(p) if p.done.get() && read_from == sent => {
+                        read_from = p.last.get().unwrap_or(now);
+                    }
+                    Some(p) if !p.done.get() && p.last.get().is_some_and(|l| l + svc.write_timeout > now) => {}
+                    _ => return Err(()),
+                }
+            }
+        }
+    }
+}
+
+fn https_required(code: u16, host: &str, uri: &Uri, server_header: bool) -> Response<ProxyBody> {
+    if code == 426 {
+        let mut resp = respond::exit_message(
+            StatusCode::UPGRADE_REQUIRED,
+            "Please use HTTPS protocol",
+            server_header,
+        );
+        let h = resp.headers_mut();
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        h.insert(
+            header::UPGRADE,
+            HeaderValue::from_static("TLS/1.2, HTTP/1.1"),
+        );
+        return resp;
+    }
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::MOVED_PERMANENTLY);
+    let mut resp = respond::empty(status, server_header);
+    let host = host.split(':').next().unwrap_or(host);
+    let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    if let Ok(loc) = HeaderValue::from_str(&format!("https://{host}{target}")) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    resp
+}
+
+fn add_debug_headers(h: &mut HeaderMap, snap: &Snapshot, routed: &Routed) {
+    let route = &snap.routes[routed.route];
+    let svc = &snap.services[routed.service];
+    h.insert(
+        HeaderName::from_static("kong-route-id"),
+        route.id_header.clone(),
+    );
+    if let Some(n) = &route.name_header {
+        h.insert(HeaderName::from_static("kong-route-name"), n.clone());
+    }
+    h.insert(
+        HeaderName::from_static("kong-service-id"),
+        svc.id_header.clone(),
+    );
+    if let Some(n) = &svc.name_header {
+        h.insert(HeaderName::from_static("kong-service-name"), n.clone());
+    }
+}
+
+/// RFC 9110 7.6.1: connection-specific headers are never forwarded, including those the
+/// `Connection` header names.
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    if let Some(conn) = h.get(header::CONNECTION).cloned() {
+        if let Ok(list) = conn.to_str() {
+            for name in list.split(',') {
+                let name = name.trim();
+                if !name.is_empty() {
+                    h.remove(name);
+                }
+            }
+        }
+        h.remove(header::CONNECTION);
+    }
+    for name in [
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHENTICATE,
+    ] {
+        h.remove(name);
+    }
+    h.remove("keep-alive");
+    h.remove("proxy-connection");
+}
+
+fn ms_since(t: Instant) -> HeaderValue {
+    HeaderValue::from(t.elapsed().as_millis() as u64)
+}
+
+fn ms_between(a: Instant, b: Instant) -> HeaderValue {
+    HeaderValue::from(b.saturating_duration_since(a).as_millis() as u64)
+}

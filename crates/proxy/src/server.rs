@@ -1,0 +1,302 @@
+//! Proxy threads: one std thread per core, each with its own tokio `current_thread` runtime,
+//! its own `SO_REUSEPORT` listener per address, its own upstream pool. Nothing on the request
+//! path is shared between threads except the published snapshot (one atomic load per request).
+//!
+//! Shutdown: stop accepting, ask every connection to finish its in-flight request
+//! (hyper's graceful shutdown), wait for them up to a grace period, then exit.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http::header::{HeaderName, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::watch;
+
+use gatehouse_config::settings::{Cidr, HeaderTokens, ListenAddr, Settings};
+
+use crate::forwarded::Peer;
+use crate::pool::Pool;
+use crate::request;
+use crate::snapshot::SnapshotCell;
+
+/// What the proxy threads need from the settings.
+#[derive(Debug, Clone)]
+pub struct ProxyOptions {
+    pub listen: Vec<ListenAddr>,
+    pub threads: usize,
+    pub trusted_ips: Vec<Cidr>,
+    pub real_ip_header: String,
+    pub allow_debug_header: bool,
+    pub headers: HeaderTokens,
+    /// Send `X-Kong-Request-Id` upstream (`headers_upstream`).
+    pub upstream_request_id: bool,
+}
+
+impl ProxyOptions {
+    pub fn from_settings(s: &Settings) -> ProxyOptions {
+        ProxyOptions {
+            listen: s.proxy_listen.clone(),
+            threads: s.worker_processes,
+            trusted_ips: s.trusted_ips.clone(),
+            real_ip_header: s.real_ip_header.clone(),
+            allow_debug_header: s.allow_debug_header,
+            headers: s.headers,
+            upstream_request_id: s.upstream_request_id,
+        }
+    }
+}
+
+pub(crate) struct WorkerOptions {
+    pub trusted_ips: Vec<Cidr>,
+    pub real_ip_header: HeaderName,
+    pub allow_debug_header: bool,
+    pub headers: HeaderTokens,
+    pub upstream_request_id: bool,
+}
+
+/// Per-thread state shared by the connections of one proxy thread.
+pub(crate) struct Worker {
+    pub cell: SnapshotCell,
+    pub opts: Arc<WorkerOptions>,
+    pub pool: Rc<Pool>,
+    /// Reused buffer for the normalised path.
+    pub path_buf: RefCell<String>,
+    rng: Cell<u64>,
+}
+
+impl Worker {
+    /// A 32-hex-digit request id, like Kong's `X-Kong-Request-Id`.
+    pub fn next_request_id(&self) -> HeaderValue {
+        // xorshift64*: ids need to be unique-ish, not unpredictable.
+        let mut x = self.rng.get();
+        let mut out = [0u8; 32];
+        for chunk in out.chunks_mut(16) {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let v = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            for (i, b) in chunk.iter_mut().enumerate() {
+                *b = b"0123456789abcdef"[((v >> (i * 4)) & 0xf) as usize];
+            }
+        }
+        self.rng.set(x);
+        HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static(""))
+    }
+}
+
+/// The running proxy threads.
+pub struct Proxy {
+    threads: Vec<JoinHandle<()>>,
+    shutdown: watch::Sender<Option<Duration>>,
+    addrs: Vec<SocketAddr>,
+    active: Arc<AtomicUsize>,
+}
+
+fn bind(addr: SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?; // one listener per thread; the kernel spreads accepts
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(backlog)?;
+    Ok(s.into())
+}
+
+impl Proxy {
+    /// Binds every listener on the calling thread (so errors surface before anything runs),
+    /// then starts the proxy threads.
+    pub fn start(opts: ProxyOptions, cell: SnapshotCell) -> io::Result<Proxy> {
+        let threads = opts.threads.max(1);
+        let mut per_thread: Vec<Vec<(std::net::TcpListener, bool)>> =
+            (0..threads).map(|_| Vec::new()).collect();
+        let mut addrs = Vec::new();
+        for l in &opts.listen {
+            if l.ssl {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("listener {}: 'ssl' is not supported yet (TLS termination is a later issue)", l.addr),
+                ));
+            }
+            let backlog = l.backlog.map_or(16384, |b| b.min(i32::MAX as u32) as i32);
+            // Port 0: the first bind picks the port; the other threads join it.
+            let first = bind(l.addr, backlog)
+                .map_err(|e| io::Error::new(e.kind(), format!("bind {}: {e}", l.addr)))?;
+            let actual = first.local_addr()?;
+            addrs.push(actual);
+            per_thread[0].push((first, l.ssl));
+            for slot in per_thread.iter_mut().skip(1) {
+                slot.push((bind(actual, backlog)?, l.ssl));
+            }
+        }
+
+        let wopts = Arc::new(WorkerOptions {
+            trusted_ips: opts.trusted_ips.clone(),
+            real_ip_header: HeaderName::from_bytes(
+                opts.real_ip_header.to_ascii_lowercase().as_bytes(),
+            )
+            .unwrap_or(HeaderName::from_static("x-real-ip")),
+            allow_debug_header: opts.allow_debug_header,
+            headers: opts.headers,
+            upstream_request_id: opts.upstream_request_id,
+        });
+        let (shutdown, shutdown_rx) = watch::channel(None);
+        let active = Arc::new(AtomicUsize::new(0));
+        let mut handles = Vec::with_capacity(threads);
+        for (i, listeners) in per_thread.into_iter().enumerate() {
+            let (cell, wopts, rx, active) = (
+                cell.clone(),
+                wopts.clone(),
+                shutdown_rx.clone(),
+                active.clone(),
+            );
+            let handle = std::thread::Builder::new()
+                .name(format!("gatehouse-proxy-{i}"))
+                .spawn(move || run_thread(i, listeners, cell, wopts, rx, active))?;
+            handles.push(handle);
+        }
+        Ok(Proxy {
+            threads: handles,
+            shutdown,
+            addrs,
+            active,
+        })
+    }
+
+    /// Actual bound addresses, in `listen` order.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Connections currently open on all proxy threads (a shared counter, for status APIs).
+    pub fn connections(&self) -> Arc<AtomicUsize> {
+        self.active.clone()
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to `grace`), joins the threads.
+    pub fn shutdown(self, grace: Duration) {
+        let _ = self.shutdown.send(Some(grace));
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run_thread(
+    index: usize,
+    listeners: Vec<(std::net::TcpListener, bool)>,
+    cell: SnapshotCell,
+    opts: Arc<WorkerOptions>,
+    mut shutdown: watch::Receiver<Option<Duration>>,
+    active: Arc<AtomicUsize>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "proxy thread {index}: cannot start runtime");
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        let worker = Rc::new(Worker {
+            cell,
+            opts,
+            pool: Rc::new(Pool::default()),
+            path_buf: RefCell::new(String::with_capacity(256)),
+            rng: Cell::new(seed ^ ((index as u64 + 1) << 48) | 1),
+        });
+        let mut accept_tasks = Vec::new();
+        for (listener, https) in listeners {
+            let listener = match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(error = %e, "proxy thread {index}: listener");
+                    continue;
+                }
+            };
+            let (worker, rx, active) = (worker.clone(), shutdown.clone(), active.clone());
+            accept_tasks.push(tokio::task::spawn_local(accept_loop(
+                listener, https, worker, rx, active,
+            )));
+        }
+        let grace = loop {
+            if let Some(grace) = *shutdown.borrow_and_update() {
+                break grace;
+            }
+            if shutdown.changed().await.is_err() {
+                break Duration::from_secs(10);
+            }
+        };
+        for t in &accept_tasks {
+            t.abort();
+        }
+        // Connections saw the same signal and are finishing their current request.
+        let deadline = Instant::now() + grace;
+        while active.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    https: bool,
+    worker: Rc<Worker>,
+    shutdown: watch::Receiver<Option<Duration>>,
+    active: Arc<AtomicUsize>,
+) {
+    let local_addr = listener.local_addr().ok();
+    loop {
+        let (stream, peer_addr) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // e.g. EMFILE: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let local = stream.local_addr().ok().or(local_addr).unwrap_or(peer_addr);
+        let peer = Rc::new(Peer::new(peer_addr, local, https, &worker.opts.trusted_ips));
+        let (worker, mut shutdown, active) = (worker.clone(), shutdown.clone(), active.clone());
+        active.fetch_add(1, Ordering::Relaxed);
+        tokio::task::spawn_local(async move {
+            let svc = service_fn(move |req| request::handle(worker.clone(), peer.clone(), req));
+            let conn = http1::Builder::new()
+                .keep_alive(true)
+                .timer(TokioTimer::new())
+                .serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            let stopping = shutdown.borrow_and_update().is_some();
+            if stopping {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            } else {
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    _ = shutdown.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
+                }
+            }
+            active.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}

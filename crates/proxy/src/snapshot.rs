@@ -1,0 +1,220 @@
+//! The immutable snapshot every request is served from, and the cell it is published through.
+//!
+//! A snapshot is built from a validated [`Config`] on a control thread (router compiled, services
+//! resolved to upstream targets or balancers, header values pre-rendered) and published with one
+//! atomic pointer swap. A request loads the current snapshot once and keeps that `Arc` until it
+//! ends, so an in-flight request never sees a half-applied config.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use gatehouse_config::{Config, Protocol, RouterFlavor};
+use gatehouse_router::{Router, RouterError};
+use http::HeaderValue;
+
+use crate::balancer::{Balancer, Target};
+
+/// Config hash Kong reports while no configuration is loaded.
+pub const EMPTY_HASH: &str = "00000000000000000000000000000000";
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Router(#[from] RouterError),
+    #[error("service {service}: {message}")]
+    Service { service: String, message: String },
+}
+
+/// Where a service sends its requests.
+#[derive(Debug)]
+pub(crate) enum Destination {
+    /// `service.host` is a plain host name or IP.
+    Host(Target),
+    /// `service.host` names an upstream entity: pick among its targets.
+    Balancer(usize),
+}
+
+/// A service, pre-resolved for the request path.
+#[derive(Debug)]
+pub(crate) struct ServiceRt {
+    pub destination: Destination,
+    /// `Host` sent upstream unless the route preserves the client's.
+    pub host_header: Option<HeaderValue>,
+    pub path: Option<String>,
+    pub retries: u16,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub write_timeout: Duration,
+    pub id_header: HeaderValue,
+    pub name_header: Option<HeaderValue>,
+}
+
+/// A route's per-request facts, pre-rendered.
+#[derive(Debug)]
+pub(crate) struct RouteRt {
+    pub https_only: bool,
+    pub https_redirect_status_code: u16,
+    pub preserve_host: bool,
+    pub id_header: HeaderValue,
+    pub name_header: Option<HeaderValue>,
+}
+
+/// Everything a request needs, immutable once built.
+pub struct Snapshot {
+    pub generation: u64,
+    /// Kong's configuration hash (md5 of the loaded text), or [`EMPTY_HASH`].
+    pub hash: String,
+    pub config: Config,
+    pub(crate) router: Router,
+    pub(crate) services: Vec<ServiceRt>,
+    pub(crate) routes: Vec<RouteRt>,
+    pub(crate) balancers: Vec<Balancer>,
+}
+
+/// The published snapshot: proxy threads `load()` it, the control side `store()`s a new one.
+pub type SnapshotCell = Arc<ArcSwap<Snapshot>>;
+
+fn header_value(s: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(s).ok()
+}
+
+fn ms(v: u32) -> Duration {
+    Duration::from_millis(u64::from(v))
+}
+
+fn default_port(protocol: Protocol) -> u16 {
+    match protocol {
+        Protocol::Https | Protocol::Grpcs | Protocol::Tls => 443,
+        _ => 80,
+    }
+}
+
+impl Snapshot {
+    /// Compiles a validated config. Runs on a control thread; never on a proxy thread.
+    pub fn build(
+        config: Config,
+        hash: String,
+        flavor: RouterFlavor,
+    ) -> Result<Snapshot, BuildError> {
+        let router = Router::build(&config, flavor)?;
+
+        let mut balancer_by_name = HashMap::new();
+        let mut balancers = Vec::with_capacity(config.upstreams.len());
+        for upstream in &config.upstreams {
+            let targets = config
+                .targets
+                .iter()
+                .filter(|t| t.upstream == upstream.id)
+                .filter_map(|t| split_target(&t.target).map(|target| (target, t.weight)))
+                .collect();
+            balancer_by_name.insert(upstream.name.as_str(), (balancers.len(), upstream));
+            balancers.push(Balancer::new(targets));
+        }
+
+        let mut services = Vec::with_capacity(config.services.len());
+        for s in &config.services {
+            let service_label = s.name.clone().unwrap_or_else(|| s.id.to_string());
+            let (destination, host_header) = match balancer_by_name.get(s.host.as_str()) {
+                Some((index, upstream)) => {
+                    let host = upstream.host_header.as_deref().unwrap_or(&s.host);
+                    (Destination::Balancer(*index), header_value(host))
+                }
+                None => {
+                    let host = if s.host.contains(':') && !s.host.starts_with('[') {
+                        format!("[{}]", s.host) // a bare IPv6 literal
+                    } else {
+                        s.host.clone()
+                    };
+                    let authority = format!("{host}:{}", s.port);
+                    let host_header = if s.port == default_port(s.protocol) {
+                        header_value(&host)
+                    } else {
+                        header_value(&authority)
+                    };
+                    let target = Target {
+                        authority: authority.into(),
+                        host,
+                        port: s.port,
+                    };
+                    (Destination::Host(target), host_header)
+                }
+            };
+            if host_header.is_none() {
+                return Err(BuildError::Service {
+                    service: service_label,
+                    message: format!("host '{}' is not a valid Host header", s.host),
+                });
+            }
+            services.push(ServiceRt {
+                destination,
+                host_header,
+                path: s.path.clone(),
+                retries: s.retries,
+                connect_timeout: ms(s.connect_timeout),
+                read_timeout: ms(s.read_timeout),
+                write_timeout: ms(s.write_timeout),
+                id_header: HeaderValue::from_str(&s.id.to_string())
+                    .unwrap_or(HeaderValue::from_static("")),
+                name_header: s.name.as_deref().and_then(header_value),
+            });
+        }
+
+        let routes = config
+            .routes
+            .iter()
+            .map(|r| RouteRt {
+                https_only: r.protocols.contains(&Protocol::Https)
+                    && !r.protocols.contains(&Protocol::Http),
+                https_redirect_status_code: r.https_redirect_status_code,
+                preserve_host: r.preserve_host,
+                id_header: HeaderValue::from_str(&r.id.to_string())
+                    .unwrap_or(HeaderValue::from_static("")),
+                name_header: r.name.as_deref().and_then(header_value),
+            })
+            .collect();
+
+        Ok(Snapshot {
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed) + 1,
+            hash,
+            config,
+            router,
+            services,
+            routes,
+            balancers,
+        })
+    }
+
+    /// The snapshot served before any configuration is loaded: every request gets a 404.
+    pub fn empty() -> Snapshot {
+        Snapshot::build(
+            Config::default(),
+            EMPTY_HASH.to_string(),
+            RouterFlavor::default(),
+        )
+        .unwrap_or_else(|_| unreachable!("an empty config always builds"))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hash == EMPTY_HASH
+    }
+
+    pub fn route_count(&self) -> usize {
+        self.config.routes.len()
+    }
+}
+
+/// `host:port` (port required: the config crate fills Kong's default) into a [`Target`].
+fn split_target(s: &str) -> Option<Target> {
+    let (host, port) = s.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    Some(Target {
+        authority: s.into(),
+        host: host.to_string(),
+        port,
+    })
+}

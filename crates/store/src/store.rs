@@ -1,0 +1,352 @@
+//! The [`Store`]: opening the env (with Kong's validation-tag wipe), writing a whole config in
+//! one transaction, and the reads the proxy (whole config at start) and Admin API (pages,
+//! lookups) need.
+
+use std::ops::Bound;
+use std::path::Path;
+
+use gatehouse_config::Config;
+use heed::types::Bytes;
+use heed::{Database, Env, EnvOpenOptions, PutFlags, RoTxn, RwTxn, WithoutTls};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::keys::{
+    self, Entity, DEFAULT_WORKSPACE, DEFAULT_WORKSPACE_KEY, HASH_KEY, VERSION, VERSION_KEY,
+};
+use crate::StoreError;
+
+/// LMDB wants a map size that is a multiple of the OS page size; 64 KiB is a multiple of every
+/// page size Linux uses (4, 16, 64 KiB).
+const MAP_GRANULE: u64 = 64 * 1024;
+
+/// The LMDB env holding the declarative config. Cheap to clone; clones share the env.
+#[derive(Clone)]
+pub struct Store {
+    env: Env<WithoutTls>,
+    db: Database<Bytes, Bytes>,
+    wiped: bool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.env.path())
+            .field("wiped", &self.wiped)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating it if missing) the env in `dir`, normally `<prefix>/dbless.lmdb`.
+    /// `map_size` is rounded up to 64 KiB. Data written by another Gatehouse major.minor is
+    /// erased (see [`Store::was_wiped`]). Call once per process: a second open of the same
+    /// path while the first `Store` lives fails with [`StoreError::Open`].
+    pub fn open(dir: &Path, map_size: u64) -> Result<Store, StoreError> {
+        let open_err = |reason: String| StoreError::Open {
+            path: dir.display().to_string(),
+            reason,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        let map_size = map_size
+            .max(1)
+            .checked_next_multiple_of(MAP_GRANULE)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| open_err(format!("map size {map_size} is too large")))?;
+        let mut options = EnvOpenOptions::new().read_txn_without_tls();
+        options.map_size(map_size);
+        // SAFETY: `open` is unsafe because LMDB memory-maps the file and modifying it other than
+        // through LMDB while mapped is undefined behaviour. The directory is Gatehouse's own
+        // (`<prefix>/dbless.lmdb`), only ever written through LMDB: by this env, or by another
+        // Gatehouse process during a binary upgrade, which LMDB's lock file coordinates. heed's
+        // process-wide registry refuses a second env on the same path (`EnvAlreadyOpened`), so
+        // this process holds at most one env per file, as LMDB requires. Operators must keep
+        // the prefix on a local filesystem (as for Kong).
+        #[allow(unsafe_code)]
+        let env = unsafe { options.open(dir) }.map_err(|e| open_err(e.to_string()))?;
+        env.clear_stale_readers()?;
+
+        let mut wtxn = env.write_txn()?;
+        let db: Database<Bytes, Bytes> = env.create_database(&mut wtxn, None)?;
+        let stale = db.get(&wtxn, VERSION_KEY)? != Some(VERSION.as_bytes());
+        let mut wiped = false;
+        if stale {
+            wiped = !db.is_empty(&wtxn)?;
+            db.clear(&mut wtxn)?;
+            db.put(&mut wtxn, VERSION_KEY, VERSION.as_bytes())?;
+        }
+        wtxn.commit()?;
+        Ok(Store { env, db, wiped })
+    }
+
+    /// True when `open` erased data left by another Gatehouse version (worth a log line).
+    pub fn was_wiped(&self) -> bool {
+        self.wiped
+    }
+
+    /// Replaces everything with `config` in one write transaction: clear, write every entity
+    /// and its `U|`/`F|` pointers, the hash and the default workspace, commit. On any error
+    /// (e.g. [`StoreError::MapFull`]) nothing is changed.
+    pub fn write_config(&self, config: &Config, hash: &str) -> Result<(), StoreError> {
+        let mut wtxn = self.env.write_txn()?;
+        let db = self.db;
+        db.clear(&mut wtxn)?;
+        db.put(&mut wtxn, VERSION_KEY, VERSION.as_bytes())?;
+        write_all(db, &mut wtxn, &config.services)?;
+        write_all(db, &mut wtxn, &config.routes)?;
+        write_all(db, &mut wtxn, &config.upstreams)?;
+        write_all(db, &mut wtxn, &config.targets)?;
+        write_all(db, &mut wtxn, &config.consumers)?;
+        write_all(db, &mut wtxn, &config.plugins)?;
+        write_all(db, &mut wtxn, &config.certificates)?;
+        write_all(db, &mut wtxn, &config.snis)?;
+        write_all(db, &mut wtxn, &config.ca_certificates)?;
+        write_all(db, &mut wtxn, &config.keyauth_credentials)?;
+        write_all(db, &mut wtxn, &config.basicauth_credentials)?;
+        write_all(db, &mut wtxn, &config.acls)?;
+        write_all(db, &mut wtxn, &config.jwt_secrets)?;
+        db.put(&mut wtxn, HASH_KEY, hash.as_bytes())?;
+        db.put(
+            &mut wtxn,
+            DEFAULT_WORKSPACE_KEY,
+            DEFAULT_WORKSPACE.as_bytes(),
+        )?;
+        wtxn.commit()?;
+        Ok(())
+    }
+
+    /// The stored config and its hash; `None` if no config was ever written. Entities come
+    /// back sorted by key (entity, workspace, id), so the result is deterministic.
+    pub fn read_config(&self) -> Result<Option<(Config, String)>, StoreError> {
+        let rtxn = self.env.read_txn()?;
+        let Some(hash) = self.read_hash(&rtxn)? else {
+            return Ok(None);
+        };
+        let mut c = Config::default();
+        for item in self.db.prefix_iter(&rtxn, b"I|")? {
+            let (key, value) = item?;
+            let entity =
+                keys::item_entity(key).ok_or_else(|| corrupt_key("malformed item key", key))?;
+            match entity {
+                "services" => c.services.push(decode(key, value)?),
+                "routes" => c.routes.push(decode(key, value)?),
+                "upstreams" => c.upstreams.push(decode(key, value)?),
+                "targets" => c.targets.push(decode(key, value)?),
+                "consumers" => c.consumers.push(decode(key, value)?),
+                "plugins" => c.plugins.push(decode(key, value)?),
+                "certificates" => c.certificates.push(decode(key, value)?),
+                "snis" => c.snis.push(decode(key, value)?),
+                "ca_certificates" => c.ca_certificates.push(decode(key, value)?),
+                "keyauth_credentials" => c.keyauth_credentials.push(decode(key, value)?),
+                "basicauth_credentials" => c.basicauth_credentials.push(decode(key, value)?),
+                "acls" => c.acls.push(decode(key, value)?),
+                "jwt_secrets" => c.jwt_secrets.push(decode(key, value)?),
+                _ => return Err(corrupt_key("unknown entity", key)),
+            }
+        }
+        Ok(Some((c, hash)))
+    }
+
+    /// The hash of the stored config (`declarative_config:hash`), if any.
+    pub fn hash(&self) -> Result<Option<String>, StoreError> {
+        let rtxn = self.env.read_txn()?;
+        self.read_hash(&rtxn)
+    }
+
+    /// One entity by primary key, as stored JSON.
+    pub fn select(&self, entity: &str, id: &Uuid) -> Result<Option<Value>, StoreError> {
+        let rtxn = self.env.read_txn()?;
+        let key = keys::item_key(entity, DEFAULT_WORKSPACE, id);
+        self.db
+            .get(&rtxn, &key)?
+            .map(|v| decode(&key, v))
+            .transpose()
+    }
+
+    /// One entity by a unique field (`services`/`name`, `keyauth_credentials`/`key`, …).
+    pub fn select_by_unique(
+        &self,
+        entity: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        let rtxn = self.env.read_txn()?;
+        let pointer = keys::unique_key(entity, field, DEFAULT_WORKSPACE, value);
+        match self.db.get(&rtxn, &pointer)? {
+            Some(item_key) => self.follow(&rtxn, &pointer, item_key).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Up to `size` (at least 1) entities of one type, in key order, starting after the key
+    /// `after` (the offset a previous call returned). The offset is `Some(last key)` while more
+    /// remain; callers encode it (Kong: base64) for the Admin API.
+    pub fn page(
+        &self,
+        entity: &str,
+        after: Option<&[u8]>,
+        size: usize,
+    ) -> Result<(Vec<Value>, Option<Vec<u8>>), StoreError> {
+        self.page_prefix(&keys::item_prefix(entity), after, size)
+    }
+
+    /// Like [`Store::page`], restricted to the entities whose foreign key `field` is `fk` (the
+    /// routes of a service, the credentials of a consumer), via the `F|` pointers.
+    pub fn page_by_foreign(
+        &self,
+        entity: &str,
+        field: &str,
+        fk: &Uuid,
+        after: Option<&[u8]>,
+        size: usize,
+    ) -> Result<(Vec<Value>, Option<Vec<u8>>), StoreError> {
+        self.page_prefix(format!("F|{entity}|{field}|{fk}|").as_bytes(), after, size)
+    }
+
+    fn page_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        size: usize,
+    ) -> Result<(Vec<Value>, Option<Vec<u8>>), StoreError> {
+        let size = size.max(1);
+        let rtxn = self.env.read_txn()?;
+        let start = match after {
+            Some(a) if a > prefix => Bound::Excluded(a),
+            _ => Bound::Included(prefix),
+        };
+        let mut out = Vec::new();
+        let mut last: Option<&[u8]> = None;
+        for item in self.db.range(&rtxn, &(start, Bound::Unbounded))? {
+            let (key, value) = item?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if out.len() == size {
+                return Ok((out, last.map(<[u8]>::to_vec)));
+            }
+            // `I|` records hold the entity, `F|` records point at one.
+            let entity = if key.starts_with(b"I|") {
+                decode(key, value)?
+            } else {
+                self.follow(&rtxn, key, value)?
+            };
+            out.push(entity);
+            last = Some(key);
+        }
+        Ok((out, None))
+    }
+
+    /// Reads the item a `U|`/`F|` pointer names.
+    fn follow(
+        &self,
+        rtxn: &RoTxn<WithoutTls>,
+        pointer: &[u8],
+        item_key: &[u8],
+    ) -> Result<Value, StoreError> {
+        let value = self
+            .db
+            .get(rtxn, item_key)?
+            .ok_or_else(|| corrupt_key("dangling pointer", pointer))?;
+        decode(item_key, value)
+    }
+
+    fn read_hash(&self, rtxn: &RoTxn<WithoutTls>) -> Result<Option<String>, StoreError> {
+        match self.db.get(rtxn, HASH_KEY)? {
+            None => Ok(None),
+            Some(h) => String::from_utf8(h.to_vec())
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt("declarative_config:hash is not UTF-8".into())),
+        }
+    }
+}
+
+/// Writes the `I|` record of each entity and its pointers. Keys must be new: a duplicate id or
+/// unique value means the config was not validated, and is refused rather than half-applied.
+fn write_all<E: Entity>(
+    db: Database<Bytes, Bytes>,
+    wtxn: &mut RwTxn,
+    items: &[E],
+) -> Result<(), StoreError> {
+    for e in items {
+        let pk = e.pk();
+        let item_key = keys::item_key(E::NAME, DEFAULT_WORKSPACE, &pk);
+        let value = serde_json::to_vec(e)
+            .map_err(|err| StoreError::Corrupt(format!("cannot encode {} {pk}: {err}", E::NAME)))?;
+        put_new(db, wtxn, &item_key, &value, || {
+            format!("duplicate {} id {pk}", E::NAME)
+        })?;
+        for (field, v) in e.uniques() {
+            let key = keys::unique_key(E::NAME, field, DEFAULT_WORKSPACE, v);
+            put_new(db, wtxn, &key, &item_key, || {
+                format!("duplicate {} {field} '{v}'", E::NAME)
+            })?;
+        }
+        for (field, fk) in e.foreigns() {
+            db.put(
+                wtxn,
+                &keys::foreign_key(E::NAME, field, &fk, DEFAULT_WORKSPACE, &pk),
+                &item_key,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn put_new(
+    db: Database<Bytes, Bytes>,
+    wtxn: &mut RwTxn,
+    key: &[u8],
+    value: &[u8],
+    what: impl FnOnce() -> String,
+) -> Result<(), StoreError> {
+    match db.put_with_flags(wtxn, PutFlags::NO_OVERWRITE, key, value) {
+        Err(heed::Error::Mdb(heed::MdbError::KeyExist)) => Err(StoreError::Corrupt(what())),
+        other => Ok(other?),
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(value).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "cannot decode {}: {e}",
+            String::from_utf8_lossy(key)
+        ))
+    })
+}
+
+fn corrupt_key(what: &str, key: &[u8]) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {}", String::from_utf8_lossy(key)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_tag_mismatch_wipes() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Io(e.to_string()))?;
+        {
+            let store = Store::open(dir.path(), 1 << 20)?;
+            assert!(!store.was_wiped());
+            store.write_config(&Config::default(), "h1")?;
+            // Pretend an older Gatehouse wrote this store.
+            let mut wtxn = store.env.write_txn()?;
+            store.db.put(&mut wtxn, VERSION_KEY, b"0.0")?;
+            wtxn.commit()?;
+        }
+        let store = Store::open(dir.path(), 1 << 20)?;
+        assert!(store.was_wiped());
+        assert_eq!(store.hash()?, None);
+        assert_eq!(store.read_config()?, None);
+        drop(store);
+        // Same version: kept.
+        let store = Store::open(dir.path(), 1 << 20)?;
+        store.write_config(&Config::default(), "h2")?;
+        drop(store);
+        let store = Store::open(dir.path(), 1 << 20)?;
+        assert!(!store.was_wiped());
+        assert_eq!(store.hash()?.as_deref(), Some("h2"));
+        Ok(())
+    }
+}
