@@ -121,11 +121,10 @@ def main(argv=None):
     os.makedirs(out_dir, exist_ok=True)
     run_dir = tempfile.mkdtemp(prefix="gatehouse-bench-")
     os.chmod(run_dir, 0o755)
-    log_lines = []
-
     def say(msg=""):
         print(msg, flush=True)
-        log_lines.append(msg)
+        say.lines.append(msg)
+    say.lines = []
 
     ref_bin = ref_sha = None
     try:
@@ -151,20 +150,21 @@ def main(argv=None):
     try:
         up, up_port = targets.start_upstream(run_dir, None if a.unpinned else runner.LOAD_CPU,
                                              procs.which("nginx"))
-        run = runner.Run(a, run_dir, up_port, say)
+        run = runner.Run(a, run_dir, up_port, up.pid, say)
+        for t in list(tlist):  # a missing gatehouse is an error, a missing haproxy is not
+            why = t.available()
+            if why:
+                tlist.remove(t)
+                if t.name.startswith("gatehouse"):
+                    problems.append(f"{t.name}: {why}")
+                    say(f"ERROR {t.name}: {why}")
+                else:
+                    say(f"skip {t.name}: {why}")
         for sc in scenarios:
             say(f"\n== scenario {sc.name}: {sc.description}")
             active = []
             for t in tlist:
                 if sc.targets is not None and t.name not in sc.targets:
-                    continue
-                why = t.available()
-                if why:
-                    if t.name.startswith("gatehouse"):
-                        problems.append(f"{sc.name}: {t.name}: {why}")
-                        say(f"  ERROR {t.name}: {why}")
-                    else:
-                        say(f"  skip {t.name}: {why}")
                     continue
                 if isinstance(t, targets.Gatehouse) or t.name == "gatehouse":
                     err = run.preflight(t, sc)
@@ -212,7 +212,7 @@ def flamegraph(a, run, sc, active, out_dir, say):
     if why:
         say(f"  flamegraph: {why}")
         return f"flamegraph {sc.name}: {why}"
-    rec = tools.PerfRecorder(out_dir, f"{sc.name}-gatehouse")
+    rec = tools.PerfRecorder(out_dir, f"{sc.name}-gatehouse", cpu=run.load_cpu)
     conns = a.connections[0]
     r = run.one(gh, sc, conns, -1, perf=rec)
     svg = os.path.join(out_dir, f"flamegraph-{sc.name}-c{conns}.svg")
@@ -262,6 +262,8 @@ def finish(a, argv, names, results, skipped, problems, flames, out_dir, ref_sha,
                    "problems": problems}, f, indent=1)
     with open(os.path.join(out_dir, "summary.md"), "w") as f:
         f.write(text)
+    with open(os.path.join(out_dir, "run.log"), "w") as f:
+        f.write("\n".join(say.lines) + "\n")
     record = (a.record or not a.quick) and not a.no_record and results
     chart_dir = tools.BENCH_DIR if record else out_dir
     charts = report.chart(agg, lambda s: os.path.join(chart_dir, f"results-{s}.png"), names)

@@ -43,7 +43,7 @@ class Proc:
         except OSError:
             return ""
 
-    def stop(self, timeout=5.0):
+    def stop(self, timeout=12.0):  # gatehouse drains up to 10 s on SIGTERM
         if self.popen.poll() is None:
             # SIGTERM the PID (the session leader); nginx/haproxy/gatehouse stop their own workers.
             try:

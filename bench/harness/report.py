@@ -42,6 +42,7 @@ def aggregate(results):
                 "ratio": stats.median(ratios), "ratios": ratios,
                 "cpu_us": stats.median([r["cpu_us_per_req"] for r in ok]),
                 "cpu_all": [r["cpu_us_per_req"] for r in ok],
+                "cpu_util": stats.median([r.get("proxy_cpu_util") for r in ok]),
                 **{p: stats.median([r[p] for r in ok]) for p in ("p50", "p90", "p99", "p999")},
                 "rss_kb": max((r["rss_kb"] for r in ok), default=None),
                 "errors": sorted({" ".join(e.split())[:600] for r in runs for e in r["errors"]}),
@@ -54,12 +55,13 @@ def markdown_tables(agg, order):
     for (scenario, conns) in sorted(agg, key=lambda k: (k[0], k[1])):
         rows = agg[(scenario, conns)]
         lines += [f"**{scenario}**, c={conns}", "",
-                  "| target | RPS | × nginx | CPU µs/req | p50 | p90 | p99 | p99.9 | peak RSS | valid |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| target | RPS | × nginx | CPU µs/req | CPU % | p50 | p90 | p99 | p99.9 | peak RSS "
+                  "| valid |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for t in sorted(rows, key=lambda t: order.index(t) if t in order else 99):
             s = rows[t]
             lines.append(
                 f"| {t} | {_fmt_k(s['rps'])} | {_fmt(s['ratio'], '.2f')} | {_fmt(s['cpu_us'], '.1f')} | "
+                f"{_fmt(s['cpu_util'] and 100 * s['cpu_util'], '.0f')} | "
                 f"{_fmt_ms(s['p50'])} | {_fmt_ms(s['p90'])} | {_fmt_ms(s['p99'])} | "
                 f"{_fmt_ms(s['p999'])} | {_fmt_mib(s['rss_kb'])} | "
                 f"{s['valid']}/{s['runs']} |")

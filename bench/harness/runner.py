@@ -8,8 +8,9 @@ PROXY_CPU, LOAD_CPU = 0, 1
 
 
 class Run:
-    def __init__(self, args, run_dir, upstream_port, log):
+    def __init__(self, args, run_dir, upstream_port, upstream_pid, log):
         self.args, self.run_dir, self.upstream_port, self.log = args, run_dir, upstream_port, log
+        self.upstream_pid = upstream_pid
         self.proxy_cpu = None if args.unpinned else PROXY_CPU
         self.load_cpu = None if args.unpinned else LOAD_CPU
 
@@ -50,6 +51,7 @@ class Run:
                         a.warmup, self.load_cpu)
             up0 = targets.upstream_requests(self.upstream_port)
             cpu0 = procs.tree_cpu_seconds(proc.pid)
+            ucpu0 = procs.tree_cpu_seconds(self.upstream_pid)
             stop, hook_errors, th = threading.Event(), [], None
             if scenario.during_load:
                 th = threading.Thread(
@@ -66,6 +68,7 @@ class Run:
                 if rec:
                     rec.wait(60)
             cpu1 = procs.tree_cpu_seconds(proc.pid)
+            ucpu1 = procs.tree_cpu_seconds(self.upstream_pid)
             rss = procs.tree_peak_rss_kb(proc.pid)
             up1 = targets.upstream_requests(self.upstream_port)
             alive = proc.alive()
@@ -78,6 +81,7 @@ class Run:
                    p999=w["p999"], p9999=w["p9999"], mean=w["mean"], max=w["max"], rss_kb=rss,
                    cpu_us_per_req=(cpu1 - cpu0) * 1e6 / w["requests"] if w["requests"] else None,
                    proxy_cpu_util=(cpu1 - cpu0) / (w["duration_us"] / 1e6),
+                   upstream_cpu_util=(ucpu1 - ucpu0) / (w["duration_us"] / 1e6),
                    socket_errors=w["socket_errors"], non_2xx_3xx=w["non_2xx_3xx"],
                    upstream_requests=(up1 - up0) if None not in (up0, up1) else None,
                    wrk=w["argv"], notes=ctx.get("notes", [])[-3:])

@@ -100,12 +100,13 @@ def inferno_bins(install=True):
 class PerfRecorder:
     """Callable given to Run.one: attaches `perf record` to the proxy PID for the measured run."""
 
-    def __init__(self, out_dir, name, freq=499, callgraph="dwarf,16384"):
+    def __init__(self, out_dir, name, cpu=None, freq=499, callgraph="dwarf,16384"):
         self.data = os.path.join(out_dir, f"{name}.perf.data")
-        self.freq, self.callgraph = freq, callgraph
+        self.cpu, self.freq, self.callgraph = cpu, freq, callgraph
 
     def __call__(self, pid, duration):
-        argv = [procs.which("perf"), "record", "-q", "-F", str(self.freq), "--call-graph",
+        # perf itself runs on the load CPU, away from the proxy it samples
+        argv = procs.pin_prefix(self.cpu) + [procs.which("perf"), "record", "-q", "-F", str(self.freq), "--call-graph",
                 self.callgraph, "-p", ",".join(map(str, procs.process_tree(pid))),
                 "-o", self.data, "--", "sleep", str(duration)]
         return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,39 +1,48 @@
 //! Admin API and Status API. They run on their own runtime thread, never on proxy threads, and
-//! read the same published snapshot the proxy serves from.
-//!
-//! This first cut answers `GET /`, `GET /status` (with `configuration_hash`) and
-//! `GET /status/ready`; the DB-less entity endpoints and `POST /config` come with the Admin API
-//! issue.
+//! read the same published snapshot the proxy serves from. Config loads go through
+//! [`control::Control`], which does the heavy work on a blocking thread.
 #![forbid(unsafe_code)]
+
+pub mod control;
+
+mod config_api;
+mod kong_error;
+mod render;
+mod status;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Router;
 use tokio::sync::watch;
 
-use gatehouse_proxy::SnapshotCell;
+pub use control::Control;
+
+/// Largest `POST /config` body accepted (Kong's `cluster_max_payload` default is 16 MiB; a
+/// DB-less body has no such limit, so allow more).
+const MAX_CONFIG_BODY: usize = 128 << 20;
 
 /// What the Admin/Status APIs read.
 #[derive(Clone)]
 pub struct AdminState {
-    pub cell: SnapshotCell,
+    pub control: Arc<Control>,
     pub node_id: String,
     pub hostname: String,
     /// Settings as Kong's `GET /` reports them under `configuration`.
     pub configuration: serde_json::Value,
     /// Open proxy connections (shared with the proxy threads).
     pub proxy_connections: Arc<AtomicUsize>,
+    /// `X-Kong-Admin-Latency` on Admin API responses (`headers` setting).
+    pub admin_latency_header: bool,
 }
 
 /// The Admin and Status listeners, served by one dedicated thread.
@@ -45,20 +54,30 @@ pub struct AdminServer {
 }
 
 fn admin_router(state: AdminState) -> Router {
-    Router::new()
-        .route("/", get(node_info))
-        .route("/status", get(status))
-        .route("/status/ready", get(ready))
-        .fallback(not_found)
-        .layer(middleware::from_fn(admin_latency))
-        .with_state(state)
+    let latency = state.admin_latency_header;
+    let router = Router::new()
+        .route("/", get(status::node_info))
+        .route("/status", get(status::status))
+        .route("/status/ready", get(status::ready))
+        .route(
+            "/config",
+            get(config_api::get_config).post(config_api::post_config),
+        )
+        .fallback(|| async { kong_error::not_found() })
+        .layer(DefaultBodyLimit::max(MAX_CONFIG_BODY))
+        .with_state(state);
+    if latency {
+        router.layer(middleware::from_fn(admin_latency))
+    } else {
+        router
+    }
 }
 
 fn status_router(state: AdminState) -> Router {
     Router::new()
-        .route("/status", get(status))
-        .route("/status/ready", get(ready))
-        .fallback(not_found)
+        .route("/status", get(status::status))
+        .route("/status/ready", get(status::ready))
+        .fallback(|| async { kong_error::not_found() })
         .with_state(state)
 }
 
@@ -70,55 +89,6 @@ async fn admin_latency(req: Request, next: Next) -> Response {
     resp.headers_mut()
         .insert("x-kong-admin-latency", HeaderValue::from(ms));
     resp
-}
-
-async fn not_found() -> impl IntoResponse {
-    (StatusCode::NOT_FOUND, Json(json!({"message": "Not found"})))
-}
-
-async fn node_info(State(s): State<AdminState>) -> impl IntoResponse {
-    Json(json!({
-        "version": gatehouse_proxy::VERSION,
-        "tagline": "Welcome to gatehouse",
-        "hostname": s.hostname,
-        "node_id": s.node_id,
-        "configuration": s.configuration,
-        "plugins": {"available_on_server": {}, "enabled_in_cluster": []},
-        "lua_version": null,
-        "pids": {"master": std::process::id(), "workers": []},
-    }))
-}
-
-async fn status(State(s): State<AdminState>) -> impl IntoResponse {
-    let snap = s.cell.load();
-    let active = s.proxy_connections.load(Ordering::Relaxed);
-    Json(json!({
-        "configuration_hash": snap.hash,
-        "server": {
-            "connections_active": active,
-            "connections_reading": 0,
-            "connections_writing": active,
-            "connections_waiting": 0,
-            "connections_accepted": null,
-            "connections_handled": null,
-            "total_requests": null,
-        },
-        "memory": {"workers_lua_vms": [], "lua_shared_dicts": {}},
-    }))
-}
-
-/// 503 until a configuration is loaded (Kong: until routers are built and the config is not
-/// empty), 200 after.
-async fn ready(State(s): State<AdminState>) -> impl IntoResponse {
-    let snap = s.cell.load();
-    if snap.is_empty() {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"message": "no configuration available (empty configuration present)"})),
-        )
-    } else {
-        (StatusCode::OK, Json(json!({"message": "ready"})))
-    }
 }
 
 impl AdminServer {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use arc_swap::ArcSwap;
-use gatehouse_admin::{AdminServer, AdminState};
+use gatehouse_admin::{AdminServer, AdminState, Control};
 use gatehouse_config::{hash_text, parse, ParseOptions, Settings};
 use gatehouse_proxy::{Proxy, ProxyOptions, Snapshot};
 use gatehouse_store::Store;
@@ -121,7 +121,8 @@ fn start(conf: Option<PathBuf>, prefix: Option<PathBuf>) -> Result<()> {
         &admin_addrs,
         &status_addrs,
         AdminState {
-            cell,
+            control: Arc::new(Control::new(cell, store, parse_options(&settings))),
+            admin_latency_header: settings.headers.admin_latency,
             node_id: uuid_v4(),
             hostname: hostname(),
             configuration: serde_json::json!({

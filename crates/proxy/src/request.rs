@@ -150,7 +150,6 @@ async fn proxy(
         {
             upstream_uri.push('?'); // Kong keeps a bare trailing `?`
         }
-        let prefix_len = m.strip_len.min(norm.len());
         let debug =
             w.opts.allow_debug_header && parts.headers.get(&KONG_DEBUG).is_some_and(|v| v == "1");
         forwarded::apply(
@@ -158,7 +157,7 @@ async fn proxy(
             peer,
             &w.opts.real_ip_header,
             parts.uri.path(),
-            &norm[..prefix_len],
+            m.prefix(norm).unwrap_or(""),
         );
         (
             Routed {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use gatehouse_config::{Config, Protocol, RouterFlavor};
+use gatehouse_config::{Config, Protocol, RouterFlavor, Upstream};
 use gatehouse_router::{Router, RouterError};
 use http::HeaderValue;
 
@@ -70,10 +70,14 @@ pub struct Snapshot {
     /// Kong's configuration hash (md5 of the loaded text), or [`EMPTY_HASH`].
     pub hash: String,
     pub config: Config,
-    pub(crate) router: Router,
+    pub(crate) router: Arc<Router>,
     pub(crate) services: Vec<ServiceRt>,
     pub(crate) routes: Vec<RouteRt>,
-    pub(crate) balancers: Vec<Balancer>,
+    pub(crate) balancers: Arc<Vec<Balancer>>,
+    /// Fingerprints of the parts that can be reused by the next build when unchanged
+    /// (Kong's per-group hashes): routes + services → router, upstreams + targets → balancers.
+    router_group: u64,
+    balancer_group: u64,
 }
 
 /// The published snapshot: proxy threads `load()` it, the control side `store()`s a new one.
@@ -101,20 +105,40 @@ impl Snapshot {
         hash: String,
         flavor: RouterFlavor,
     ) -> Result<Snapshot, BuildError> {
-        let router = Router::build(&config, flavor)?;
+        Snapshot::build_from(config, hash, flavor, None)
+    }
 
-        let mut balancer_by_name = HashMap::new();
-        let mut balancers = Vec::with_capacity(config.upstreams.len());
-        for upstream in &config.upstreams {
-            let targets = config
-                .targets
-                .iter()
-                .filter(|t| t.upstream == upstream.id)
-                .filter_map(|t| split_target(&t.target).map(|target| (target, t.weight)))
-                .collect();
-            balancer_by_name.insert(upstream.name.as_str(), (balancers.len(), upstream));
-            balancers.push(Balancer::new(targets));
-        }
+    /// Like [`Snapshot::build`], reusing the router and balancers of `previous` when the
+    /// entities they are built from did not change.
+    pub fn build_from(
+        config: Config,
+        hash: String,
+        flavor: RouterFlavor,
+        previous: Option<&Snapshot>,
+    ) -> Result<Snapshot, BuildError> {
+        let router_group = group_hash(&[&config.routes as &dyn ErasedSerialize, &config.services]);
+        let balancer_group =
+            group_hash(&[&config.upstreams as &dyn ErasedSerialize, &config.targets]);
+        let router = match previous {
+            Some(p) if p.router_group == router_group => p.router.clone(),
+            _ => Arc::new(Router::build(&config, flavor)?),
+        };
+        let balancers = match previous {
+            Some(p) if p.balancer_group == balancer_group => p.balancers.clone(),
+            _ => Arc::new(
+                config
+                    .upstreams
+                    .iter()
+                    .map(|u| balancer_for(&config, u))
+                    .collect(),
+            ),
+        };
+        let balancer_by_name: HashMap<&str, (usize, &Upstream)> = config
+            .upstreams
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.name.as_str(), (i, u)))
+            .collect();
 
         let mut services = Vec::with_capacity(config.services.len());
         for s in &config.services {
@@ -186,7 +210,14 @@ impl Snapshot {
             services,
             routes,
             balancers,
+            router_group,
+            balancer_group,
         })
+    }
+
+    /// Whether `other` shares this snapshot's compiled router (it was reused, not rebuilt).
+    pub fn shares_router_with(&self, other: &Snapshot) -> bool {
+        Arc::ptr_eq(&self.router, &other.router)
     }
 
     /// The snapshot served before any configuration is loaded: every request gets a 404.
@@ -206,6 +237,47 @@ impl Snapshot {
     pub fn route_count(&self) -> usize {
         self.config.routes.len()
     }
+}
+
+fn balancer_for(config: &Config, upstream: &Upstream) -> Balancer {
+    let targets = config
+        .targets
+        .iter()
+        .filter(|t| t.upstream == upstream.id)
+        .filter_map(|t| split_target(&t.target).map(|target| (target, t.weight)))
+        .collect();
+    Balancer::new(targets)
+}
+
+/// Object-safe view of `Serialize` for [`group_hash`].
+trait ErasedSerialize {
+    fn to_value(&self) -> serde_json::Value;
+}
+
+impl<T: serde::Serialize> ErasedSerialize for Vec<T> {
+    fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// A fingerprint of entity lists, ignoring `created_at`/`updated_at` (which default to the load
+/// time and would otherwise make every load look changed).
+fn group_hash(groups: &[&dyn ErasedSerialize]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for g in groups {
+        let mut v = g.to_value();
+        if let serde_json::Value::Array(items) = &mut v {
+            for item in items {
+                if let serde_json::Value::Object(o) = item {
+                    o.remove("created_at");
+                    o.remove("updated_at");
+                }
+            }
+        }
+        v.to_string().hash(&mut h);
+    }
+    h.finish()
 }
 
 /// `host:port` (port required: the config crate fills Kong's default) into a [`Target`].

@@ -1,0 +1,109 @@
+//! Config loads: the one place a new configuration becomes the running one.
+//!
+//! parse + validate → write LMDB in one transaction → build the snapshot → swap it in.
+//! All of it runs on a blocking thread (never a proxy thread, never the admin event loop), one
+//! load at a time; a load that fails at any step changes nothing: the old snapshot keeps
+//! serving and stays in LMDB.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gatehouse_config::{
+    hash_text, parse, parse_value, Config, ConfigError, ParseOptions, RouterFlavor,
+};
+use gatehouse_proxy::{BuildError, Snapshot, SnapshotCell};
+use gatehouse_store::{Store, StoreError};
+
+/// Why a load was refused. Each maps to one Kong status code in the `/config` handler.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Another load holds the lock (Kong: 429 "Currently loading previous configuration").
+    #[error("Currently loading previous configuration")]
+    Busy,
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+}
+
+/// What a successful load produced.
+pub struct Loaded {
+    pub snapshot: Arc<Snapshot>,
+    pub parse_time: Duration,
+    pub total_time: Duration,
+}
+
+/// The input of a load: raw text (hashed as Kong does) or an already-decoded document.
+pub enum Source {
+    Text(String),
+    Value(serde_json::Value, String),
+}
+
+pub struct Control {
+    cell: SnapshotCell,
+    store: Store,
+    options: ParseOptions,
+    flavor: RouterFlavor,
+    lock: Mutex<()>,
+}
+
+impl Control {
+    pub fn new(cell: SnapshotCell, store: Store, options: ParseOptions) -> Control {
+        let flavor = options.router_flavor;
+        Control {
+            cell,
+            store,
+            options,
+            flavor,
+            lock: Mutex::new(()),
+        }
+    }
+
+    pub fn cell(&self) -> &SnapshotCell {
+        &self.cell
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn options(&self) -> &ParseOptions {
+        &self.options
+    }
+
+    /// Validates without loading (`POST /schemas/.../validate`, `config parse`).
+    pub fn validate(&self, text: &str) -> Result<Config, ConfigError> {
+        parse(text, &self.options)
+    }
+
+    /// Loads a configuration. Blocking: call it from a blocking thread.
+    pub fn load(&self, source: Source) -> Result<Loaded, LoadError> {
+        let _guard = self.lock.try_lock().map_err(|_| LoadError::Busy)?;
+        let started = Instant::now();
+        let (config, hash) = match source {
+            Source::Text(text) => {
+                let hash = hash_text(&text);
+                (parse(&text, &self.options)?, hash)
+            }
+            Source::Value(doc, hash) => (parse_value(doc, &self.options)?, hash),
+        };
+        let parse_time = started.elapsed();
+        // Build before persisting: a config the data plane cannot serve must not reach LMDB.
+        let previous = self.cell.load_full();
+        let snapshot = Arc::new(Snapshot::build_from(
+            config,
+            hash,
+            self.flavor,
+            Some(&previous),
+        )?);
+        self.store.write_config(&snapshot.config, &snapshot.hash)?;
+        self.cell.store(snapshot.clone());
+        Ok(Loaded {
+            snapshot,
+            parse_time,
+            total_time: started.elapsed(),
+        })
+    }
+}

@@ -1,0 +1,89 @@
+//! Our model → Kong's entity JSON: foreign keys as `{"id": …}`, upstream extras inlined,
+//! flavor-only route fields dropped when unset.
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use gatehouse_config::Config;
+
+/// Foreign-key fields per entity, rendered as `{"id": …}`.
+fn foreign_keys(entity: &str) -> &'static [&'static str] {
+    match entity {
+        "routes" => &["service"],
+        "services" => &["client_certificate"],
+        "targets" => &["upstream"],
+        "plugins" => &["route", "service", "consumer"],
+        "snis" => &["certificate"],
+        "keyauth_credentials" | "basicauth_credentials" | "acls" | "jwt_secrets" => &["consumer"],
+        _ => &[],
+    }
+}
+
+/// One entity in Kong's shape.
+pub fn kong_entity<T: Serialize>(entity: &str, item: &T) -> Value {
+    let mut v = serde_json::to_value(item).unwrap_or(Value::Null);
+    let Value::Object(o) = &mut v else { return v };
+    for fk in foreign_keys(entity) {
+        if let Some(id) = o.get_mut(*fk) {
+            if id.is_string() {
+                *id = json!({ "id": id.take() });
+            }
+        }
+    }
+    if entity == "upstreams" {
+        if let Some(Value::Object(extra)) = o.remove("extra") {
+            for (k, val) in extra {
+                o.entry(k).or_insert(val);
+            }
+        }
+    }
+    if entity == "routes" {
+        for field in ["expression", "priority"] {
+            if o.get(field).is_some_and(Value::is_null) {
+                o.remove(field);
+            }
+        }
+    }
+    v
+}
+
+/// Every entity list of a config, as `(entity name, items)`.
+pub fn entity_lists(c: &Config) -> Vec<(&'static str, Vec<Value>)> {
+    fn list<T: Serialize>(entity: &'static str, items: &[T]) -> (&'static str, Vec<Value>) {
+        (
+            entity,
+            items.iter().map(|i| kong_entity(entity, i)).collect(),
+        )
+    }
+    vec![
+        list("services", &c.services),
+        list("routes", &c.routes),
+        list("upstreams", &c.upstreams),
+        list("targets", &c.targets),
+        list("consumers", &c.consumers),
+        list("plugins", &c.plugins),
+        list("certificates", &c.certificates),
+        list("snis", &c.snis),
+        list("ca_certificates", &c.ca_certificates),
+        list("keyauth_credentials", &c.keyauth_credentials),
+        list("basicauth_credentials", &c.basicauth_credentials),
+        list("acls", &c.acls),
+        list("jwt_secrets", &c.jwt_secrets),
+    ]
+}
+
+/// `POST /config`'s 201 body: entity name → id → entity (only non-empty entity kinds).
+pub fn flattened(c: &Config) -> Value {
+    let mut out = Map::new();
+    for (entity, items) in entity_lists(c) {
+        if items.is_empty() {
+            continue;
+        }
+        let by_id: Map<String, Value> = items
+            .into_iter()
+            .map(|item| (item["id"].as_str().unwrap_or_default().to_string(), item))
+            .collect();
+        out.insert(entity.to_string(), Value::Object(by_id));
+    }
+    Value::Object(out)
+}

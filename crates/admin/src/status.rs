@@ -1,0 +1,61 @@
+//! `GET /` (node info), `GET /status`, `GET /status/ready`.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+
+use crate::AdminState;
+
+pub async fn node_info(State(s): State<AdminState>) -> impl IntoResponse {
+    Json(json!({
+        "version": gatehouse_proxy::VERSION,
+        "tagline": "Welcome to gatehouse",
+        "hostname": s.hostname,
+        "node_id": s.node_id,
+        "configuration": s.configuration,
+        "plugins": {
+            "available_on_server": s.control.options().plugins.iter()
+                .map(|p| (p.clone(), json!({"priority": null, "version": gatehouse_proxy::VERSION})))
+                .collect::<serde_json::Map<_, _>>(),
+            "enabled_in_cluster": [],
+        },
+        "lua_version": null,
+        "pids": {"master": std::process::id(), "workers": []},
+    }))
+}
+
+pub async fn status(State(s): State<AdminState>) -> impl IntoResponse {
+    let snap = s.control.cell().load();
+    let active = s.proxy_connections.load(Ordering::Relaxed);
+    Json(json!({
+        "configuration_hash": snap.hash,
+        "server": {
+            "connections_active": active,
+            "connections_reading": 0,
+            "connections_writing": active,
+            "connections_waiting": 0,
+            "connections_accepted": null,
+            "connections_handled": null,
+            "total_requests": null,
+        },
+        "memory": {"workers_lua_vms": [], "lua_shared_dicts": {}},
+    }))
+}
+
+/// 503 until a configuration is loaded (Kong: until routers are built, and while the config is
+/// empty), 200 after.
+pub async fn ready(State(s): State<AdminState>) -> impl IntoResponse {
+    if s.control.cell().load().is_empty() {
+        let msg = "no configuration available (empty configuration present)";
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "message": msg })),
+        )
+    } else {
+        (StatusCode::OK, Json(json!({"message": "ready"})))
+    }
+}
