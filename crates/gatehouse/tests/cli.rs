@@ -1,105 +1,14 @@
 //! The `gatehouse` binary as a user runs it: a child process, real ports, real LMDB under a
 //! temp prefix, signals.
 
+mod common;
+
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::net::SocketAddr;
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A minimal HTTP/1.1 GET over a real socket: (status, headers + body text).
-fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let status = buf.get(9..12)?.parse().ok()?;
-    Some((status, buf))
-}
-
-struct Node {
-    child: Child,
-    proxy: SocketAddr,
-    admin: SocketAddr,
-    status: SocketAddr,
-}
-
-impl Node {
-    fn start(prefix: &Path, declarative: Option<&str>) -> Node {
-        let (proxy, admin, status) = (free_port(), free_port(), free_port());
-        let mut conf = format!(
-            "prefix = {}\nproxy_listen = 127.0.0.1:{proxy}\nadmin_listen = 127.0.0.1:{admin}\nstatus_listen = 127.0.0.1:{status}\nnginx_worker_processes = 2\n",
-            prefix.display()
-        );
-        if let Some(yaml) = declarative {
-            let file = prefix.join("kong.yml");
-            std::fs::create_dir_all(prefix).unwrap();
-            std::fs::write(&file, yaml.replace("STATUS_PORT", &status.to_string())).unwrap();
-            conf.push_str(&format!("declarative_config = {}\n", file.display()));
-        }
-        let conf_file = prefix.with_extension("conf");
-        std::fs::write(&conf_file, conf).unwrap();
-        let child = bin()
-            .args(["start", "-c"])
-            .arg(&conf_file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let node = Node {
-            child,
-            proxy: ([127, 0, 0, 1], proxy).into(),
-            admin: ([127, 0, 0, 1], admin).into(),
-            status: ([127, 0, 0, 1], status).into(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while http_get(node.status, "/status").is_none() {
-            assert!(Instant::now() < deadline, "gatehouse did not come up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        node
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gatehouse did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::*;
 
 const SELF_PROXY: &str = r#"
 _format_version: "3.0"
