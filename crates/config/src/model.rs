@@ -53,7 +53,7 @@ impl Protocol {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, Hash)]
 pub enum PathHandling {
     #[default]
     #[serde(rename = "v0")]
@@ -62,7 +62,7 @@ pub enum PathHandling {
     V1,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Hash)]
 pub struct Service {
     pub id: Uuid,
     pub name: Option<String>,
@@ -85,13 +85,13 @@ pub struct Service {
 }
 
 /// `{ip, port}` entries of `sources` / `destinations`; `ip` may be a CIDR.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub struct CidrPort {
     pub ip: Option<String>,
     pub port: Option<u16>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Hash)]
 pub struct Route {
     pub id: Uuid,
     pub name: Option<String>,
@@ -121,7 +121,7 @@ pub struct Route {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Hash)]
 pub struct Upstream {
     pub id: Uuid,
     pub name: String,

@@ -121,6 +121,9 @@ fn host_without_port(v: &HeaderValue) -> HeaderValue {
         b.iter().position(|&c| c == b':').unwrap_or(b.len())
     };
     let host = &b[..end];
+    if end == b.len() && !host.iter().any(u8::is_ascii_uppercase) {
+        return v.clone(); // the common case: shares the client's bytes, no copy
+    }
     if host.iter().any(u8::is_ascii_uppercase) {
         HeaderValue::from_bytes(&host.to_ascii_lowercase()).unwrap_or_else(|_| v.clone())
     } else {

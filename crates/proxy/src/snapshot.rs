@@ -5,7 +5,9 @@
 //! atomic pointer swap. A request loads the current snapshot once and keeps that `Arc` until it
 //! ends, so an in-flight request never sees a half-applied config.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,9 +118,8 @@ impl Snapshot {
         flavor: RouterFlavor,
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, BuildError> {
-        let router_group = group_hash(&[&config.routes as &dyn ErasedSerialize, &config.services]);
-        let balancer_group =
-            group_hash(&[&config.upstreams as &dyn ErasedSerialize, &config.targets]);
+        let router_group = router_fingerprint(&config);
+        let balancer_group = balancer_fingerprint(&config);
         let router = match previous {
             Some(p) if p.router_group == router_group => p.router.clone(),
             _ => Arc::new(Router::build(&config, flavor)?),
@@ -249,33 +250,32 @@ fn balancer_for(config: &Config, upstream: &Upstream) -> Balancer {
     Balancer::new(targets)
 }
 
-/// Object-safe view of `Serialize` for [`group_hash`].
-trait ErasedSerialize {
-    fn to_value(&self) -> serde_json::Value;
-}
-
-impl<T: serde::Serialize> ErasedSerialize for Vec<T> {
-    fn to_value(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+/// Fingerprints of the entities a part is built from, ignoring `created_at`/`updated_at`
+/// (they default to the load time and would otherwise make every load look changed).
+fn router_fingerprint(config: &Config) -> u64 {
+    let mut h = DefaultHasher::new();
+    for r in &config.routes {
+        let mut r = r.clone();
+        (r.created_at, r.updated_at) = (0, 0);
+        r.hash(&mut h);
     }
+    for s in &config.services {
+        let mut s = s.clone();
+        (s.created_at, s.updated_at) = (0, 0);
+        s.hash(&mut h);
+    }
+    h.finish()
 }
 
-/// A fingerprint of entity lists, ignoring `created_at`/`updated_at` (which default to the load
-/// time and would otherwise make every load look changed).
-fn group_hash(groups: &[&dyn ErasedSerialize]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for g in groups {
-        let mut v = g.to_value();
-        if let serde_json::Value::Array(items) = &mut v {
-            for item in items {
-                if let serde_json::Value::Object(o) = item {
-                    o.remove("created_at");
-                    o.remove("updated_at");
-                }
-            }
-        }
-        v.to_string().hash(&mut h);
+fn balancer_fingerprint(config: &Config) -> u64 {
+    let mut h = DefaultHasher::new();
+    for u in &config.upstreams {
+        let mut u = u.clone();
+        (u.created_at, u.updated_at) = (0, 0);
+        u.hash(&mut h);
+    }
+    for t in &config.targets {
+        (t.id, t.upstream, &t.target, t.weight, &t.tags).hash(&mut h);
     }
     h.finish()
 }

@@ -447,3 +447,33 @@ fn malformed_http_gets_400_not_a_hang() {
     }
     assert_eq!(up.hits(), 0);
 }
+
+#[test]
+fn connect_timeout_is_504() {
+    // A listener that never accepts, with its tiny backlog already full: further SYNs are
+    // dropped, so connecting hangs — on loopback, without touching any other address.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    sock.listen(0).unwrap();
+    let addr = sock.local_addr().unwrap().as_socket().unwrap();
+    let fillers: Vec<_> = (0..4)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+        })
+        .collect();
+    let gw = Gateway::start(&format!(
+        "_format_version: \"3.0\"\nservices:\n- url: http://{addr}\n  connect_timeout: 150\n  retries: 1\n  routes:\n  - paths: [/]\n"
+    ));
+    let started = std::time::Instant::now();
+    let r = get(gw.addr, "/", &[]);
+    assert_eq!(r.status, 504, "{}", r.body);
+    assert_eq!(r.json()["message"], "The upstream server is timed out");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(fillers);
+}
