@@ -8,11 +8,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use gatehouse_config::error::{ErrKey, ErrTree};
 use gatehouse_config::{
     hash_text, parse, parse_value, Config, ConfigError, ParseOptions, RouterFlavor,
 };
+use gatehouse_plugins::{PluginError, Seg};
 use gatehouse_proxy::{BuildError, Snapshot, SnapshotCell};
 use gatehouse_store::{Store, StoreError};
+
+use crate::render;
 
 /// Why a load was refused. Each maps to one Kong status code in the `/config` handler.
 #[derive(Debug, thiserror::Error)]
@@ -106,4 +110,48 @@ impl Control {
             total_time: started.elapsed(),
         })
     }
+}
+
+/// Builds a snapshot; plugin schema violations come back as a declarative-config error in
+/// Kong's shape (entity `plugins`, field `config.…`), like every other validation error.
+pub fn build(
+    config: Config,
+    hash: String,
+    flavor: RouterFlavor,
+    previous: Option<&Snapshot>,
+) -> Result<Snapshot, LoadError> {
+    let plugins_input = serde_json::json!({
+        "plugins": config.plugins.iter().map(|p| render::kong_entity("plugins", p)).collect::<Vec<_>>(),
+    });
+    match Snapshot::build_from(config, hash, flavor, previous) {
+        Ok(s) => Ok(s),
+        Err(BuildError::Plugins(e)) => {
+            Err(LoadError::Invalid(plugin_config_error(&e, &plugins_input)))
+        }
+        Err(e) => Err(LoadError::Build(e)),
+    }
+}
+
+fn plugin_config_error(e: &PluginError, input: &serde_json::Value) -> ConfigError {
+    let key = |seg: &Seg| match seg {
+        Seg::Key(k) => ErrKey::name(k),
+        Seg::Index(i) => ErrKey::Idx(i + 1),
+    };
+    let mut tree = ErrTree::default();
+    for fe in &e.errors {
+        let mut node = tree
+            .child(ErrKey::name("plugins"))
+            .child(ErrKey::Idx(fe.plugin_index + 1));
+        let Some((last, init)) = fe.path.split_last() else {
+            continue;
+        };
+        for seg in init {
+            node = node.child(key(seg));
+        }
+        match last {
+            Seg::Key(k) if k == "@entity" => node.push_entity(fe.message.clone()),
+            seg => node.set(key(seg), fe.message.clone()),
+        }
+    }
+    ConfigError::from_tree(&tree, input)
 }

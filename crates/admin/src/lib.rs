@@ -2,12 +2,20 @@
 //! read the same published snapshot the proxy serves from. Config loads go through
 //! [`control::Control`], which does the heavy work on a blocking thread.
 #![forbid(unsafe_code)]
+// Handlers bail out early with a ready `Response` as the error; the admin path is cold, so the
+// size of that `Err` does not matter.
+#![allow(clippy::result_large_err)]
 
 pub mod control;
 
 mod config_api;
+mod entity_api;
+mod kinds;
 mod kong_error;
-mod render;
+mod meta_api;
+mod paging;
+pub mod render;
+mod schemas;
 mod status;
 
 use std::io;
@@ -18,10 +26,10 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::HeaderValue;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::watch;
 
@@ -63,9 +71,18 @@ fn admin_router(state: AdminState) -> Router {
             "/config",
             get(config_api::get_config).post(config_api::post_config),
         )
-        .fallback(|| async { kong_error::not_found() })
+        .route("/plugins/enabled", get(meta_api::plugins_enabled))
+        .route("/endpoints", get(meta_api::endpoints))
+        .route("/tags", get(meta_api::tags))
+        .route("/tags/{tag}", get(meta_api::tag))
+        .route("/schemas/{name}", get(schemas::schema))
+        .route("/schemas/{name}/validate", post(schemas::validate))
+        // Every entity endpoint (and the 404 for anything else) is dispatched by path.
+        .fallback(entity_api::dispatch)
+        .method_not_allowed_fallback(|| async { entity_api::method_not_allowed() })
         .layer(DefaultBodyLimit::max(MAX_CONFIG_BODY))
         .with_state(state);
+    let router = router.layer(middleware::from_fn(json_errors));
     if latency {
         router.layer(middleware::from_fn(admin_latency))
     } else {
@@ -73,11 +90,42 @@ fn admin_router(state: AdminState) -> Router {
     }
 }
 
+/// Errors produced below the handlers (extractor rejections, body limits) come as plain text;
+/// Kong's Admin API answers every error with a JSON `{"message": …}`.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return resp;
+    }
+    let msg = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "Payload too large",
+        s if s.is_server_error() => "An unexpected error occurred",
+        s => s.canonical_reason().unwrap_or("Bad request"),
+    };
+    let mut out = kong_error::message(status, msg);
+    for (name, value) in resp.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
 fn status_router(state: AdminState) -> Router {
     Router::new()
         .route("/status", get(status::status))
         .route("/status/ready", get(status::ready))
         .fallback(|| async { kong_error::not_found() })
+        .method_not_allowed_fallback(|| async { entity_api::method_not_allowed() })
+        .layer(middleware::from_fn(json_errors))
         .with_state(state)
 }
 

@@ -72,7 +72,34 @@ pub fn entity_lists(c: &Config) -> Vec<(&'static str, Vec<Value>)> {
     ]
 }
 
+/// The entities of one kind (by schema name) in Kong's shape, in config order.
+pub fn kind_list(c: &Config, entity: &str) -> Vec<Value> {
+    fn list<T: Serialize>(entity: &str, items: &[T]) -> Vec<Value> {
+        items.iter().map(|i| kong_entity(entity, i)).collect()
+    }
+    match entity {
+        "services" => list(entity, &c.services),
+        "routes" => list(entity, &c.routes),
+        "upstreams" => list(entity, &c.upstreams),
+        "targets" => list(entity, &c.targets),
+        "consumers" => list(entity, &c.consumers),
+        "plugins" => list(entity, &c.plugins),
+        "certificates" => list(entity, &c.certificates),
+        "snis" => list(entity, &c.snis),
+        "ca_certificates" => list(entity, &c.ca_certificates),
+        "keyauth_credentials" => list(entity, &c.keyauth_credentials),
+        "basicauth_credentials" => list(entity, &c.basicauth_credentials),
+        "acls" => list(entity, &c.acls),
+        "jwt_secrets" => list(entity, &c.jwt_secrets),
+        _ => Vec::new(),
+    }
+}
+
 /// `POST /config`'s 201 body: entity name → id → entity (only non-empty entity kinds).
+///
+/// Kong's `declarative.sanitize_output` only drops `workspaces` and `ws_id`: credential
+/// secrets (key-auth keys, JWT secrets) are returned as loaded, and basic-auth passwords are
+/// already hashed by the credential's `on_write` transformation (the model stores the hash).
 pub fn flattened(c: &Config) -> Value {
     let mut out = Map::new();
     for (entity, items) in entity_lists(c) {

@@ -11,12 +11,19 @@ use serde_json::json;
 use crate::AdminState;
 
 pub async fn node_info(State(s): State<AdminState>) -> impl IntoResponse {
+    // DB-less is the only mode: say so even if the caller's settings omit it.
+    let mut configuration = s.configuration.clone();
+    if let serde_json::Value::Object(o) = &mut configuration {
+        o.insert("database".into(), json!("off"));
+    } else {
+        configuration = json!({ "database": "off" });
+    }
     Json(json!({
         "version": gatehouse_proxy::VERSION,
         "tagline": "Welcome to gatehouse",
         "hostname": s.hostname,
         "node_id": s.node_id,
-        "configuration": s.configuration,
+        "configuration": configuration,
         "plugins": {
             "available_on_server": s.control.options().plugins.iter()
                 .map(|p| (p.clone(), json!({"priority": null, "version": gatehouse_proxy::VERSION})))

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use arc_swap::ArcSwap;
+use gatehouse_admin::control::{self, LoadError};
 use gatehouse_admin::{AdminServer, AdminState, Control};
 use gatehouse_config::{hash_text, parse, ParseOptions, Settings};
 use gatehouse_proxy::{Proxy, ProxyOptions, Snapshot};
@@ -55,13 +56,16 @@ pub fn config_parse(file: &Path, conf: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match parse(&text, &parse_options(&settings)) {
+    let built = parse(&text, &parse_options(&settings))
+        .map_err(LoadError::Invalid)
+        .and_then(|c| control::build(c, hash_text(&text), settings.router_flavor, None));
+    match built {
         Ok(_) => {
             println!("parse successful");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("Error: Failed parsing:\n{}", e.cli_report());
+            eprintln!("Error: Failed parsing:\n{}", load_error_report(&e));
             ExitCode::FAILURE
         }
     }
@@ -162,11 +166,17 @@ fn first_snapshot(settings: &Settings, store: &Store) -> Result<Snapshot> {
     if let Some((source, text)) = given {
         let config = parse(&text, &parse_options(settings))
             .map_err(|e| anyhow!("invalid declarative config {source}:\n{}", e.cli_report()))?;
-        let hash = hash_text(&text);
+        let snapshot = control::build(config, hash_text(&text), settings.router_flavor, None)
+            .map_err(|e| {
+                anyhow!(
+                    "invalid declarative config {source}:\n{}",
+                    load_error_report(&e)
+                )
+            })?;
         store
-            .write_config(&config, &hash)
+            .write_config(&snapshot.config, &snapshot.hash)
             .context("cannot persist the configuration in LMDB")?;
-        return Ok(Snapshot::build(config, hash, settings.router_flavor)?);
+        return Ok(snapshot);
     }
     match store
         .read_config()
@@ -174,9 +184,21 @@ fn first_snapshot(settings: &Settings, store: &Store) -> Result<Snapshot> {
     {
         Some((config, hash)) => {
             tracing::info!("found persisted LMDB config");
-            Ok(Snapshot::build(config, hash, settings.router_flavor)?)
+            control::build(config, hash, settings.router_flavor, None).map_err(|e| {
+                anyhow!(
+                    "the configuration persisted in LMDB no longer loads:\n{}",
+                    load_error_report(&e)
+                )
+            })
         }
         None => Ok(Snapshot::empty()),
+    }
+}
+
+fn load_error_report(e: &LoadError) -> String {
+    match e {
+        LoadError::Invalid(c) => c.cli_report(),
+        other => other.to_string(),
     }
 }
 

@@ -18,6 +18,9 @@ static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Per-connection facts, rendered once per connection rather than per request.
 pub(crate) struct Peer {
+    pub addr: SocketAddr,
+    pub local: SocketAddr,
+    pub ip: IpAddr,
     pub trusted: bool,
     pub peer_ip: HeaderValue,
     pub server_port: HeaderValue,
@@ -29,6 +32,9 @@ impl Peer {
     pub fn new(peer: SocketAddr, local: SocketAddr, https: bool, trusted_ips: &[Cidr]) -> Peer {
         let ip: IpAddr = peer.ip().to_canonical();
         Peer {
+            addr: peer,
+            local,
+            ip,
             trusted: trusted_ips.iter().any(|c| c.contains(ip)),
             peer_ip: HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static("")),
             server_port: HeaderValue::from(local.port()),
@@ -46,6 +52,21 @@ pub(crate) fn client_scheme_is_https(peer: &Peer, headers: &HeaderMap) -> bool {
         }
     }
     peer.https
+}
+
+/// The client address Kong's plugins see: the `real_ip_header` value when the peer is
+/// trusted and sent a valid one, else the peer.
+pub(crate) fn client_ip(peer: &Peer, headers: &HeaderMap, real_ip_header: &HeaderName) -> IpAddr {
+    if peer.trusted {
+        if let Some(ip) = headers
+            .get(real_ip_header)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<IpAddr>().ok())
+        {
+            return ip;
+        }
+    }
+    peer.ip
 }
 
 /// Rewrites the forwarding headers of a request about to go upstream.

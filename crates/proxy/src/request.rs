@@ -16,7 +16,9 @@ use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 
-use gatehouse_router::{path, Headers, Request as RouteRequest};
+use gatehouse_config::Protocol;
+use gatehouse_plugins::{PluginState, RequestCtx};
+use gatehouse_router::{path, Headers, Request as RouteRequest, RequestExtra};
 
 use crate::body::{Progress, ProxyBody, RequestBody, UpstreamBody};
 use crate::forwarded::{self, Peer};
@@ -59,17 +61,26 @@ pub(crate) async fn handle(
     let started = Instant::now();
     let snap = w.cell.load_full();
     let request_id = w.next_request_id();
-    let mut resp = match proxy(&w, &peer, &snap, &request_id, started, req).await {
+    let mut st = PluginState::new(None, None);
+    let mut resp = match proxy(&w, &peer, &snap, &mut st, &request_id, started, req).await {
         Ok(resp) => resp,
-        Err(local) => {
-            let mut resp = local;
+        Err(mut local) => {
             if w.opts.headers.response_latency {
-                resp.headers_mut()
+                local
+                    .headers_mut()
                     .insert(X_KONG_RESPONSE_LATENCY.clone(), ms_since(started));
             }
-            resp
+            local
         }
     };
+    // header_filter and log run for the plugins collected in access, also after an early
+    // exit or a gateway error (global plugins when no route matched).
+    if !snap.plugins.is_empty_for(st.route, st.service) {
+        let status = resp.status();
+        snap.plugins
+            .run_header_filter(&mut st, status, resp.headers_mut());
+        snap.plugins.run_log(&st, status);
+    }
     if w.opts.headers.request_id {
         resp.headers_mut()
             .insert(X_KONG_REQUEST_ID.clone(), request_id);
@@ -77,11 +88,12 @@ pub(crate) async fn handle(
     Ok(resp)
 }
 
-/// `Ok` = the upstream answered; `Err` = the gateway answered itself.
+/// `Ok` = the upstream answered; `Err` = the gateway (or a plugin) answered itself.
 async fn proxy(
     w: &Worker,
     peer: &Peer,
     snap: &Snapshot,
+    st: &mut PluginState,
     request_id: &HeaderValue,
     started: Instant,
     req: Request<Incoming>,
@@ -89,6 +101,13 @@ async fn proxy(
     let server_header = w.opts.headers.server;
     let rid = request_id.to_str().unwrap_or("");
     let (mut parts, body) = req.into_parts();
+    // A cheap (reference-counted) copy, so plugins may edit the headers while we read it.
+    let host_value = parts.headers.get(header::HOST).cloned();
+    let host = host_value
+        .as_ref()
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("");
 
     // Normalise and route. The path buffer is reused across requests on this thread.
     let mut upstream_uri = String::new();
@@ -99,13 +118,7 @@ async fn proxy(
         if path::normalize(parts.uri.path(), norm).is_err() {
             return Err(respond::error(LocalError::BadRequest, rid, server_header));
         }
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .unwrap_or("");
-        let m = snap.router.find(&RouteRequest {
+        let route_req = RouteRequest {
             method: parts.method.as_str(),
             host,
             dst_port: peer.local_port,
@@ -113,7 +126,13 @@ async fn proxy(
             sni: None,
             https: peer.https,
             headers: &HeaderLookup(&parts.headers),
-        });
+        };
+        let extra = RequestExtra::default()
+            .with_net(peer.addr, peer.local.ip())
+            .with_query(parts.uri.query().unwrap_or(""));
+        let m = snap
+            .router
+            .find_cached_with(&mut w.match_cache.borrow_mut(), &route_req, &extra);
         let Some(m) = m else {
             return Err(respond::error(LocalError::NoRoute, rid, server_header));
         };
@@ -128,6 +147,32 @@ async fn proxy(
                 server_header,
             ));
         }
+
+        // Plugins: rewrite (global) and access (the route's chain). They edit the request
+        // headers in place and may answer early.
+        (st.route, st.service) = (Some(m.route), m.service);
+        if !snap.plugins.is_empty_for(st.route, st.service) {
+            let client_ip = forwarded::client_ip(peer, &parts.headers, &w.opts.real_ip_header);
+            let query = parts.uri.query().unwrap_or("");
+            let mut ctx =
+                RequestCtx::new(&parts.method, norm, query, &mut parts.headers, client_ip);
+            ctx.protocol = if peer.https {
+                Protocol::Https
+            } else {
+                Protocol::Http
+            };
+            ctx.request_id = rid;
+            ctx.host = host.split(':').next().unwrap_or(host);
+            ctx.port = peer.local_port;
+            let plugins = &snap.plugins;
+            if let Some(exit) = plugins
+                .run_rewrite(st, &mut ctx)
+                .or_else(|| plugins.run_access(st, &mut ctx))
+            {
+                return Err(respond::plugin_exit(exit, server_header));
+            }
+        }
+
         let Some(service) = m.service else {
             let msg = "no Service found with those values";
             return Err(respond::exit_message(
@@ -140,13 +185,18 @@ async fn proxy(
         let svc = &snap.services[service];
         upstream_uri.reserve(norm.len() + 32);
         path::upstream_path(svc.path.as_deref(), norm, m.strip_len, &mut upstream_uri);
-        if let Some(q) = parts.uri.query() {
+        let query = match &st.query_rewrite {
+            Some(q) => Some(q.as_str()).filter(|q| !q.is_empty()),
+            None => parts.uri.query(),
+        };
+        if let Some(q) = query {
             upstream_uri.push('?');
             upstream_uri.push_str(q);
-        } else if parts
-            .uri
-            .path_and_query()
-            .is_some_and(|pq| pq.as_str().ends_with('?'))
+        } else if st.query_rewrite.is_none()
+            && parts
+                .uri
+                .path_and_query()
+                .is_some_and(|pq| pq.as_str().ends_with('?'))
         {
             upstream_uri.push('?'); // Kong keeps a bare trailing `?`
         }

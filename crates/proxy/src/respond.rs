@@ -117,3 +117,20 @@ pub(crate) fn empty(status: StatusCode, server_header: bool) -> Response<ProxyBo
     }
     resp
 }
+
+/// A plugin's early answer (`kong.response.exit` / `kong.response.error`).
+pub(crate) fn plugin_exit(
+    exit: gatehouse_plugins::Exit,
+    server_header: bool,
+) -> Response<ProxyBody> {
+    let len = exit.body.len();
+    let mut resp = Response::new(ProxyBody::Local(Full::new(exit.body)));
+    *resp.status_mut() = exit.status;
+    *resp.headers_mut() = exit.headers;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    if server_header {
+        h.insert(SERVER, HeaderValue::from_static(SERVER_TOKEN));
+    }
+    resp
+}

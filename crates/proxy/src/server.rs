@@ -22,6 +22,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 
 use gatehouse_config::settings::{Cidr, HeaderTokens, ListenAddr, Settings};
+use gatehouse_router::MatchCache;
 
 use crate::forwarded::Peer;
 use crate::pool::Pool;
@@ -70,6 +71,8 @@ pub(crate) struct Worker {
     pub pool: Rc<Pool>,
     /// Reused buffer for the normalised path.
     pub path_buf: RefCell<String>,
+    /// This thread's router match cache (flushes itself when the router changes).
+    pub match_cache: RefCell<MatchCache>,
     rng: Cell<u64>,
 }
 
@@ -214,6 +217,7 @@ fn run_thread(
             .duration_since(UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64);
         let worker = Rc::new(Worker {
+            match_cache: RefCell::new(cell.load().router.new_cache()),
             cell,
             opts,
             pool: Rc::new(Pool::default()),

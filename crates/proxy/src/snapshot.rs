@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use gatehouse_config::{Config, Protocol, RouterFlavor, Upstream};
+use gatehouse_plugins::{PluginError, Plugins, RateLimitStore};
 use gatehouse_router::{Router, RouterError};
 use http::HeaderValue;
 
@@ -28,6 +29,8 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 pub enum BuildError {
     #[error(transparent)]
     Router(#[from] RouterError),
+    #[error("invalid plugin configuration: {0}")]
+    Plugins(#[from] PluginError),
     #[error("service {service}: {message}")]
     Service { service: String, message: String },
 }
@@ -76,6 +79,9 @@ pub struct Snapshot {
     pub(crate) services: Vec<ServiceRt>,
     pub(crate) routes: Vec<RouteRt>,
     pub(crate) balancers: Arc<Vec<Balancer>>,
+    pub(crate) plugins: Plugins,
+    /// Rate-limiting counters: carried from snapshot to snapshot so limits survive reloads.
+    rate_limits: Arc<RateLimitStore>,
     /// Fingerprints of the parts that can be reused by the next build when unchanged
     /// (Kong's per-group hashes): routes + services → router, upstreams + targets → balancers.
     router_group: u64,
@@ -134,6 +140,8 @@ impl Snapshot {
                     .collect(),
             ),
         };
+        let rate_limits = previous.map_or_else(RateLimitStore::new, |p| p.rate_limits.clone());
+        let plugins = gatehouse_plugins::compile(&config, &rate_limits)?;
         let balancer_by_name: HashMap<&str, (usize, &Upstream)> = config
             .upstreams
             .iter()
@@ -211,6 +219,8 @@ impl Snapshot {
             services,
             routes,
             balancers,
+            plugins,
+            rate_limits,
             router_group,
             balancer_group,
         })

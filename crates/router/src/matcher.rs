@@ -10,7 +10,8 @@ use gatehouse_config::Route;
 use regex::Regex;
 use uuid::Uuid;
 
-use crate::{Headers, Request};
+use crate::expr::Expr;
+use crate::{Headers, Request, RequestExtra};
 
 /// Kong's priority bits (kong.md 2.4).
 const WEIGHT_SHIFT: u32 = 61;
@@ -56,8 +57,8 @@ enum PathGroup {
     Any,
     /// Byte prefixes (all the same length after splitting).
     Prefix(Vec<Box<str>>),
-    /// `~` paths compiled as `^` + pattern.
-    Regex(Vec<Regex>),
+    /// `~` paths compiled as `^` + pattern, with each pattern's literal prefix (for the index).
+    Regex(Vec<LazyRegex>, Vec<Box<str>>),
 }
 
 #[derive(Debug)]
@@ -146,6 +147,29 @@ pub(crate) struct Matcher {
     snis: Vec<NamePattern>,
     /// Expressions flavor only: Kong adds protocol predicates to classic routes there.
     protocols: Option<ProtocolFilter>,
+    /// An `expression` route: the classic fields above are empty.
+    expr: Option<Box<Expr>>,
+}
+
+/// Everything a matcher reads from one request, with the Host port already split off.
+pub(crate) struct Ctx<'r, 'a> {
+    pub req: &'r Request<'a>,
+    pub extra: &'r RequestExtra<'a>,
+    pub host: &'r str,
+    /// `net.dst.port`: the Host header's port, else the connection's.
+    pub port: u64,
+}
+
+impl<'r, 'a> Ctx<'r, 'a> {
+    pub(crate) fn new(req: &'r Request<'a>, extra: &'r RequestExtra<'a>) -> Self {
+        let (host, host_port) = split_host_port(req.host);
+        Ctx {
+            req,
+            extra,
+            host,
+            port: host_port.unwrap_or(u64::from(req.dst_port)),
+        }
+    }
 }
 
 /// What a successful matcher reports about the path.
@@ -217,9 +241,61 @@ pub(crate) fn is_regex_path(p: &str) -> bool {
     p.starts_with('~')
 }
 
-fn compile_path_regex(p: &str) -> Result<Regex, String> {
+/// The literal text every match of `^pattern` starts with, conservatively: stops at the first
+/// metacharacter, drops the last literal when a `*`, `?` or `{` quantifier may remove it, and is
+/// empty when the pattern has an alternation anywhere (`^a|b` is unanchored on the right).
+pub(crate) fn regex_literal_prefix(pattern: &str) -> &str {
+    if pattern.contains('|') {
+        return "";
+    }
+    let mut last_start = 0;
+    for (i, c) in pattern.char_indices() {
+        if matches!(
+            c,
+            '\\' | '.' | '[' | ']' | '(' | ')' | '{' | '}' | '*' | '+' | '?' | '^' | '$' | '#'
+        ) || c.is_whitespace()
+        {
+            return if matches!(c, '*' | '?' | '{') {
+                &pattern[..last_start]
+            } else {
+                &pattern[..i]
+            };
+        }
+        last_start = i;
+    }
+    pattern
+}
+
+/// A path regex checked at build but compiled on first use: compiling thousands of Unicode
+/// regexes (`\d` is a large class) dominated the build of a 10k-route router and its memory,
+/// while most routes see no traffic. Compilation happens once per router, shared by all threads.
+#[derive(Debug)]
+pub(crate) struct LazyRegex {
+    pattern: Box<str>,
+    compiled: std::sync::OnceLock<Option<Regex>>,
+}
+
+impl LazyRegex {
+    /// The compiled regex; `None` only when it exceeds the regex crate's size limits, in which
+    /// case the path never matches (a checked-but-uncompilable pattern is vanishingly rare).
+    fn get(&self) -> Option<&Regex> {
+        self.compiled
+            .get_or_init(|| Regex::new(&self.pattern).ok())
+            .as_ref()
+    }
+}
+
+fn compile_path_regex(p: &str) -> Result<LazyRegex, String> {
     let body = p.get(1..).unwrap_or("").replace("?<", "?P<");
-    Regex::new(&format!("^{body}")).map_err(|e| format!("invalid regex path {p:?}: {e}"))
+    let pattern = format!("^{body}");
+    regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(&pattern)
+        .map_err(|e| format!("invalid regex path {p:?}: {e}"))?;
+    Ok(LazyRegex {
+        pattern: pattern.into(),
+        compiled: std::sync::OnceLock::new(),
+    })
 }
 
 fn compile_header(name: &str, values: &[String]) -> Result<HeaderMatcher, String> {
@@ -333,6 +409,10 @@ impl Matcher {
                     .iter()
                     .map(|p| compile_path_regex(p))
                     .collect::<Result<_, _>>()?,
+                paths
+                    .iter()
+                    .map(|p| regex_literal_prefix(p.get(1..).unwrap_or("")).into())
+                    .collect(),
             ),
             Some(_) => PathGroup::Prefix(paths.iter().map(|p| (*p).into()).collect()),
         };
@@ -357,6 +437,7 @@ impl Matcher {
             headers,
             snis,
             protocols,
+            expr: None,
         };
         if m.methods.is_empty()
             && m.hosts.is_empty()
@@ -369,46 +450,141 @@ impl Matcher {
         Ok(m)
     }
 
-    /// Evaluates the matcher; cheap byte comparisons first, regexes last.
-    pub(crate) fn matches(&self, req: &Request<'_>, host: &str, port: u64) -> Option<PathHit> {
+    /// Compiles an `expression` route (its priority already boosted by the caller).
+    pub(crate) fn compile_expr(
+        route: &Route,
+        route_idx: usize,
+        service: Option<usize>,
+        expr: Expr,
+        priority: u64,
+        protocols: Option<ProtocolFilter>,
+    ) -> Matcher {
+        Matcher {
+            priority,
+            id: route.id,
+            route: route_idx,
+            service,
+            strip_path: route.strip_path,
+            methods: Vec::new(),
+            hosts: Vec::new(),
+            paths: PathGroup::Any,
+            headers: Vec::new(),
+            snis: Vec::new(),
+            protocols,
+            expr: Some(Box::new(expr)),
+        }
+    }
+
+    /// Evaluates the matcher.
+    #[inline]
+    pub(crate) fn matches(&self, cx: &Ctx<'_, '_>) -> Option<PathHit> {
+        self.check(cx).ok()
+    }
+
+    /// Evaluates the matcher, cheap byte comparisons first, regexes last; on a miss, names the
+    /// first field that did not match (for [`crate::Router::explain`]).
+    pub(crate) fn check(&self, cx: &Ctx<'_, '_>) -> Result<PathHit, &'static str> {
+        let req = cx.req;
         if let Some(p) = self.protocols {
             if !(if req.https { p.https } else { p.http }) {
-                return None;
+                return Err("net.protocol");
             }
         }
+        if let Some(expr) = &self.expr {
+            let len = expr.eval(cx).ok_or("expression")?;
+            return Ok(PathHit {
+                strip_len: if self.strip_path { len } else { 0 },
+            });
+        }
         if !self.methods.is_empty() && !self.methods.iter().any(|m| **m == *req.method) {
-            return None;
+            return Err("http.method");
         }
         if !self.hosts.is_empty()
             && !self
                 .hosts
                 .iter()
-                .any(|h| h.port.is_none_or(|p| p == port) && h.matches(host))
+                .any(|h| h.port.is_none_or(|p| p == cx.port) && h.matches(cx.host))
         {
-            return None;
+            return Err("http.host");
         }
         if req.https && !self.snis.is_empty() {
-            let sni = req.sni?;
+            let sni = req.sni.ok_or("tls.sni")?;
             if !self.snis.iter().any(|s| s.matches(sni)) {
-                return None;
+                return Err("tls.sni");
             }
         }
         let matched_len = match &self.paths {
             PathGroup::Any => 0,
-            PathGroup::Prefix(prefixes) => {
-                prefixes.iter().find(|p| req.path.starts_with(&***p))?.len()
-            }
-            PathGroup::Regex(_) => 0, // evaluated last, below
+            PathGroup::Prefix(prefixes) => prefixes
+                .iter()
+                .find(|p| req.path.starts_with(&***p))
+                .ok_or("http.path")?
+                .len(),
+            PathGroup::Regex(..) => 0, // evaluated last, below
         };
         if !self.headers.iter().all(|h| h.matches(req.headers)) {
-            return None;
+            return Err("http.headers");
         }
         let matched_len = match &self.paths {
-            PathGroup::Regex(regexes) => regexes.iter().find_map(|re| re.find(req.path))?.len(),
+            PathGroup::Regex(regexes, _) => regexes
+                .iter()
+                .find_map(|re| re.get()?.find(req.path))
+                .ok_or("http.path")?
+                .len(),
             _ => matched_len,
         };
-        Some(PathHit {
+        Ok(PathHit {
             strip_len: if self.strip_path { matched_len } else { 0 },
         })
+    }
+
+    /// The exact hosts one of which the request must carry, or `None` when the matcher has
+    /// no hosts or a wildcard one (index by host).
+    pub(crate) fn exact_hosts(&self) -> Option<Vec<&str>> {
+        if let Some(e) = &self.expr {
+            return e.required_host().map(|h| vec![h]);
+        }
+        if self.hosts.is_empty() || self.hosts.iter().any(|h| h.affix != Affix::Exact) {
+            return None;
+        }
+        Some(self.hosts.iter().map(|h| &*h.text).collect())
+    }
+
+    /// Literal path prefixes one of which the request path must start with, or `None` when
+    /// any path can match (index by path prefix).
+    pub(crate) fn path_prefixes(&self) -> Option<Vec<&str>> {
+        if let Some(e) = &self.expr {
+            return e.required_path_prefix().map(|p| vec![p]);
+        }
+        match &self.paths {
+            PathGroup::Any => None,
+            PathGroup::Prefix(p) => Some(p.iter().map(|s| &**s).collect()),
+            PathGroup::Regex(_, lits) => {
+                if lits.iter().any(|l| l.is_empty()) {
+                    None
+                } else {
+                    Some(lits.iter().map(|s| &**s).collect())
+                }
+            }
+        }
+    }
+
+    /// The request fields this matcher reads, for the cache key.
+    pub(crate) fn uses(&self, spec: &mut crate::cache::KeySpec) {
+        spec.method |= !self.methods.is_empty();
+        spec.host |= !self.hosts.is_empty();
+        spec.port |= self.hosts.iter().any(|h| h.port.is_some());
+        spec.sni |= !self.snis.is_empty();
+        for h in &self.headers {
+            spec.add_header(&h.name);
+        }
+        if let Some(e) = &self.expr {
+            e.uses(spec);
+        }
+    }
+
+    /// Whether this is an `expression` route.
+    pub(crate) fn is_expression(&self) -> bool {
+        self.expr.is_some()
     }
 }

@@ -409,8 +409,14 @@ fn protocols_not_matched_in_compat_but_in_expressions() {
 fn build_errors() {
     let mut expr = route(1);
     expr.expression = Some("http.path == \"/\"".into());
+    // An expression route needs the expressions flavor.
+    assert!(Router::build(
+        &config(vec![expr.clone()]),
+        RouterFlavor::TraditionalCompatible
+    )
+    .is_err());
+    assert!(Router::build(&config(vec![expr]), RouterFlavor::Expressions).is_ok());
     for (name, r) in [
-        ("expression", expr),
         ("bad regex", route(2).paths(&["~/(unclosed"])),
         ("look-around", route(3).paths(&["~/(?=x)"])),
         ("no fields", route(4)),

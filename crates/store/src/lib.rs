@@ -14,6 +14,7 @@
 
 pub mod keys;
 mod store;
+mod write;
 
 pub use store::Store;
 

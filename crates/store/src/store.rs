@@ -7,13 +7,11 @@ use std::path::Path;
 
 use gatehouse_config::Config;
 use heed::types::Bytes;
-use heed::{Database, Env, EnvOpenOptions, PutFlags, RoTxn, RwTxn, WithoutTls};
+use heed::{Database, Env, EnvOpenOptions, RoTxn, WithoutTls};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::keys::{
-    self, Entity, DEFAULT_WORKSPACE, DEFAULT_WORKSPACE_KEY, HASH_KEY, VERSION, VERSION_KEY,
-};
+use crate::keys::{self, DEFAULT_WORKSPACE, HASH_KEY, VERSION, VERSION_KEY};
 use crate::StoreError;
 
 /// LMDB wants a map size that is a multiple of the OS page size; 64 KiB is a multiple of every
@@ -89,28 +87,7 @@ impl Store {
     /// (e.g. [`StoreError::MapFull`]) nothing is changed.
     pub fn write_config(&self, config: &Config, hash: &str) -> Result<(), StoreError> {
         let mut wtxn = self.env.write_txn()?;
-        let db = self.db;
-        db.clear(&mut wtxn)?;
-        db.put(&mut wtxn, VERSION_KEY, VERSION.as_bytes())?;
-        write_all(db, &mut wtxn, &config.services)?;
-        write_all(db, &mut wtxn, &config.routes)?;
-        write_all(db, &mut wtxn, &config.upstreams)?;
-        write_all(db, &mut wtxn, &config.targets)?;
-        write_all(db, &mut wtxn, &config.consumers)?;
-        write_all(db, &mut wtxn, &config.plugins)?;
-        write_all(db, &mut wtxn, &config.certificates)?;
-        write_all(db, &mut wtxn, &config.snis)?;
-        write_all(db, &mut wtxn, &config.ca_certificates)?;
-        write_all(db, &mut wtxn, &config.keyauth_credentials)?;
-        write_all(db, &mut wtxn, &config.basicauth_credentials)?;
-        write_all(db, &mut wtxn, &config.acls)?;
-        write_all(db, &mut wtxn, &config.jwt_secrets)?;
-        db.put(&mut wtxn, HASH_KEY, hash.as_bytes())?;
-        db.put(
-            &mut wtxn,
-            DEFAULT_WORKSPACE_KEY,
-            DEFAULT_WORKSPACE.as_bytes(),
-        )?;
+        crate::write::write_config(self.db, &mut wtxn, config, hash)?;
         wtxn.commit()?;
         Ok(())
     }
@@ -258,51 +235,6 @@ impl Store {
                 .map(Some)
                 .map_err(|_| StoreError::Corrupt("declarative_config:hash is not UTF-8".into())),
         }
-    }
-}
-
-/// Writes the `I|` record of each entity and its pointers. Keys must be new: a duplicate id or
-/// unique value means the config was not validated, and is refused rather than half-applied.
-fn write_all<E: Entity>(
-    db: Database<Bytes, Bytes>,
-    wtxn: &mut RwTxn,
-    items: &[E],
-) -> Result<(), StoreError> {
-    for e in items {
-        let pk = e.pk();
-        let item_key = keys::item_key(E::NAME, DEFAULT_WORKSPACE, &pk);
-        let value = serde_json::to_vec(e)
-            .map_err(|err| StoreError::Corrupt(format!("cannot encode {} {pk}: {err}", E::NAME)))?;
-        put_new(db, wtxn, &item_key, &value, || {
-            format!("duplicate {} id {pk}", E::NAME)
-        })?;
-        for (field, v) in e.uniques() {
-            let key = keys::unique_key(E::NAME, field, DEFAULT_WORKSPACE, v);
-            put_new(db, wtxn, &key, &item_key, || {
-                format!("duplicate {} {field} '{v}'", E::NAME)
-            })?;
-        }
-        for (field, fk) in e.foreigns() {
-            db.put(
-                wtxn,
-                &keys::foreign_key(E::NAME, field, &fk, DEFAULT_WORKSPACE, &pk),
-                &item_key,
-            )?;
-        }
-    }
-    Ok(())
-}
-
-fn put_new(
-    db: Database<Bytes, Bytes>,
-    wtxn: &mut RwTxn,
-    key: &[u8],
-    value: &[u8],
-    what: impl FnOnce() -> String,
-) -> Result<(), StoreError> {
-    match db.put_with_flags(wtxn, PutFlags::NO_OVERWRITE, key, value) {
-        Err(heed::Error::Mdb(heed::MdbError::KeyExist)) => Err(StoreError::Corrupt(what())),
-        other => Ok(other?),
     }
 }
 

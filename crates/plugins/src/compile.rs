@@ -1,0 +1,414 @@
+//! Once per snapshot, off the proxy threads: validate every plugin entity, type its config,
+//! and precompute one [`Chain`] per route (and per service, and a global one) so the request
+//! path never looks plugins up by name or walks all of them.
+//!
+//! Kong resolves each plugin's config lazily in access with an 8-level precedence (R+S+C,
+//! R+C, S+C, R+S, C, R, S, Global; first hit wins, no merging) because the consumer is known
+//! only once an auth plugin ran. Route and service are known up front, so here each chain
+//! entry holds the winner among the non-consumer levels (`base`) plus a small map
+//! consumer → config of the consumer-scoped configs that beat `base`; the request path does
+//! one hash probe, and only when that map exists.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use gatehouse_config::{Config, Protocol};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::credentials::Credentials;
+use crate::ctx::NONE;
+use crate::error::{FieldError, PluginError, Seg};
+use crate::plugins::rl_store::RateLimitStore;
+use crate::plugins::{self, Compiled, Typed, BUNDLED};
+
+/// One enabled plugin entity, compiled.
+pub(crate) struct Instance {
+    pub id: Uuid,
+    pub name: &'static str,
+    /// Bit per [`Protocol`] (see [`proto_bit`]).
+    pub protocols: u16,
+    pub compiled: Compiled,
+}
+
+pub(crate) fn proto_bit(p: Protocol) -> u16 {
+    1 << (p as u16)
+}
+
+/// One plugin name in a chain.
+pub(crate) struct Entry {
+    /// Instance index of the config that applies without a consumer (or `NONE`).
+    pub base: u32,
+    /// Consumer index → instance index, for consumer-scoped configs that outrank `base`.
+    pub by_consumer: Option<HashMap<u32, u32>>,
+}
+
+impl Entry {
+    #[inline]
+    pub(crate) fn resolve(&self, consumer: Option<u32>) -> u32 {
+        if let (Some(map), Some(c)) = (&self.by_consumer, consumer) {
+            if let Some(&i) = map.get(&c) {
+                return i;
+            }
+        }
+        self.base
+    }
+}
+
+/// The plugins that may run on one route (or service, or globally), in Kong's order:
+/// PRIORITY descending, then name descending.
+#[derive(Default)]
+pub struct Chain {
+    pub(crate) entries: Vec<Entry>,
+}
+
+impl Chain {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Everything the runtime needs for one config snapshot.
+pub struct Plugins {
+    pub(crate) instances: Vec<Instance>,
+    pub(crate) route_chains: Vec<Chain>,
+    pub(crate) service_chains: Vec<Chain>,
+    pub(crate) global_chain: Chain,
+    /// Global instances with a rewrite handler, in order.
+    pub(crate) rewrite: Vec<u32>,
+    pub(crate) creds: Credentials,
+    pub(crate) service_ids: Vec<Uuid>,
+    not_implemented: Vec<(Uuid, String)>,
+}
+
+impl Plugins {
+    /// The credential/consumer index of this snapshot.
+    pub fn credentials(&self) -> &Credentials {
+        &self.creds
+    }
+
+    /// Enabled plugins Gatehouse accepts but does not run yet (id, name).
+    pub fn not_implemented(&self) -> &[(Uuid, String)] {
+        &self.not_implemented
+    }
+
+    /// The normalised config (Kong's defaults filled in) of an enabled plugin, as JSON.
+    pub fn config_of(&self, id: Uuid) -> Option<Value> {
+        let inst = self.instances.iter().find(|i| i.id == id)?;
+        match &inst.compiled {
+            Compiled::KeyAuth(c) => serde_json::to_value(&c.config).ok(),
+            Compiled::RateLimiting(c) => serde_json::to_value(&c.config).ok(),
+            Compiled::RequestTermination(c) => serde_json::to_value(&c.config).ok(),
+            Compiled::Acl(c) => serde_json::to_value(&c.config).ok(),
+            Compiled::IpRestriction(c) => serde_json::to_value(&c.config).ok(),
+            Compiled::NotImplemented(v) => Some(v.clone()),
+        }
+    }
+
+    /// Plugin names of a chain, in execution order (for tests and the debug API).
+    pub fn chain_names(&self, chain: &Chain) -> Vec<&'static str> {
+        chain
+            .entries
+            .iter()
+            .filter_map(|e| {
+                let i = if e.base != NONE {
+                    e.base
+                } else {
+                    *e.by_consumer.as_ref()?.values().next()?
+                };
+                Some(self.instances[i as usize].name)
+            })
+            .collect()
+    }
+}
+
+/// Level of a config for a request on (route, service) by a consumer; lower wins.
+fn rank(route: bool, service: bool, consumer: bool) -> u8 {
+    match (route, service, consumer) {
+        (true, true, true) => 0,
+        (true, false, true) => 1,
+        (false, true, true) => 2,
+        (true, true, false) => 3,
+        (false, false, true) => 4,
+        (true, false, false) => 5,
+        (false, true, false) => 6,
+        (false, false, false) => 7,
+    }
+}
+
+struct Scoped {
+    inst: u32,
+    route: Option<usize>,
+    service: Option<usize>,
+    consumer: Option<u32>,
+}
+
+/// Instances of one plugin name, indexed by scope.
+#[derive(Default)]
+struct Group<'a> {
+    by_route: HashMap<usize, Vec<&'a Scoped>>,
+    by_service: HashMap<usize, Vec<&'a Scoped>>,
+    unscoped: Vec<&'a Scoped>,
+}
+
+fn build_entry(g: &Group<'_>, route: Option<usize>, service: Option<usize>) -> Option<Entry> {
+    let none = Vec::new();
+    let cands = route
+        .map_or(&none, |r| g.by_route.get(&r).unwrap_or(&none))
+        .iter()
+        .filter(|s| s.service.is_none() || s.service == service)
+        .chain(
+            service
+                .map_or(&none, |s| g.by_service.get(&s).unwrap_or(&none))
+                .iter()
+                .filter(|s| s.route.is_none()),
+        )
+        .chain(g.unscoped.iter());
+    let mut base: Option<(u8, u32)> = None;
+    let mut consumer_best: HashMap<u32, (u8, u32)> = HashMap::new();
+    for s in cands {
+        let r = rank(s.route.is_some(), s.service.is_some(), s.consumer.is_some());
+        match s.consumer {
+            None => {
+                if base.is_none_or(|(br, _)| r < br) {
+                    base = Some((r, s.inst));
+                }
+            }
+            Some(c) => {
+                let e = consumer_best.entry(c).or_insert((u8::MAX, NONE));
+                if r < e.0 {
+                    *e = (r, s.inst);
+                }
+            }
+        }
+    }
+    let base_rank = base.map_or(u8::MAX, |b| b.0);
+    let map: HashMap<u32, u32> = consumer_best
+        .into_iter()
+        .filter(|(_, (r, _))| *r < base_rank)
+        .map(|(c, (_, i))| (c, i))
+        .collect();
+    if base.is_none() && map.is_empty() {
+        return None;
+    }
+    Some(Entry {
+        base: base.map_or(NONE, |b| b.1),
+        by_consumer: (!map.is_empty()).then_some(map),
+    })
+}
+
+fn warn_not_implemented(name: &str) {
+    static WARNED: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    let mut w = WARNED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if !w.iter().any(|n| n == name) {
+        tracing::warn!(
+            plugin = name,
+            "plugin is not implemented by Gatehouse yet; it is accepted and skipped"
+        );
+        w.push(name.to_string());
+    }
+}
+
+/// Validates every plugin of `config` and compiles the per-route chains. `store` holds the
+/// rate-limiting counters and must be the same `Arc` across snapshots for counters to
+/// survive reloads.
+pub fn compile(config: &Config, store: &Arc<RateLimitStore>) -> Result<Plugins, PluginError> {
+    let mut errors = Vec::new();
+    let mut typed = Vec::with_capacity(config.plugins.len());
+    for (pi, p) in config.plugins.iter().enumerate() {
+        let mut errs = Vec::new();
+        let t = match BUNDLED.iter().find(|(n, _)| *n == p.name) {
+            None => {
+                errs.push(FieldError::key(
+                    "name",
+                    format!(
+                        "plugin '{}' not enabled; add it to the 'plugins' configuration property",
+                        p.name
+                    ),
+                ));
+                None
+            }
+            Some(_) => {
+                if plugins::no_consumer(&p.name) && p.consumer.is_some() {
+                    errs.push(FieldError::key("consumer", "value must be null"));
+                }
+                if let Some(allowed) = plugins::allowed_protocols(&p.name) {
+                    for (j, proto) in p.protocols.iter().enumerate() {
+                        if !allowed.contains(proto) {
+                            let list: Vec<&str> = allowed.iter().map(|p| p.as_str()).collect();
+                            let mut e = FieldError::key(
+                                "protocols",
+                                format!("expected one of: {}", list.join(", ")),
+                            );
+                            e.path.push(Seg::Index(j));
+                            errs.push(e);
+                        }
+                    }
+                }
+                plugins::validate(&p.name, &p.config, &mut errs)
+            }
+        };
+        for mut e in errs {
+            e.plugin_index = pi;
+            e.plugin_id = p.id;
+            e.plugin_name = p.name.clone();
+            errors.push(e);
+        }
+        typed.push(t);
+    }
+    if !errors.is_empty() {
+        return Err(PluginError { errors });
+    }
+
+    let creds = Credentials::build(config);
+    let route_idx: HashMap<Uuid, usize> = config
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id, i))
+        .collect();
+    let service_idx: HashMap<Uuid, usize> = config
+        .services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id, i))
+        .collect();
+    type Echo = (Arc<Vec<Value>>, Arc<Vec<Value>>);
+    let mut echo_json: Option<Echo> = None;
+
+    let mut instances = Vec::new();
+    let mut scoped: Vec<(usize, Scoped)> = Vec::new(); // (bundled index, scope)
+    let mut not_implemented = Vec::new();
+    for (p, t) in config.plugins.iter().zip(typed) {
+        let (Some(t), true) = (t, p.enabled) else {
+            continue;
+        };
+        let Some(bi) = plugins::bundled_index(&p.name) else {
+            continue;
+        };
+        let compiled = match t {
+            Typed::KeyAuth(c) => Compiled::KeyAuth(plugins::key_auth::compile(c, &creds)),
+            Typed::RateLimiting(c) => {
+                Compiled::RateLimiting(plugins::rate_limiting::compile(c, p.id, store.clone()))
+            }
+            Typed::RequestTermination(c) => {
+                let mut rt = plugins::request_termination::compile(c);
+                if rt.config.echo {
+                    let (r, s) = echo_json
+                        .get_or_insert_with(|| {
+                            let to = |v: Vec<Value>| Arc::new(v);
+                            (
+                                to(config
+                                    .routes
+                                    .iter()
+                                    .filter_map(|r| serde_json::to_value(r).ok())
+                                    .collect()),
+                                to(config
+                                    .services
+                                    .iter()
+                                    .filter_map(|s| serde_json::to_value(s).ok())
+                                    .collect()),
+                            )
+                        })
+                        .clone();
+                    rt.echo_route = r;
+                    rt.echo_service = s;
+                }
+                Compiled::RequestTermination(rt)
+            }
+            Typed::Acl(c) => Compiled::Acl(plugins::acl::compile(c, &creds)),
+            Typed::IpRestriction(c) => Compiled::IpRestriction(plugins::ip_restriction::compile(c)),
+            Typed::NotImplemented(v) => {
+                warn_not_implemented(&p.name);
+                not_implemented.push((p.id, p.name.clone()));
+                Compiled::NotImplemented(v)
+            }
+        };
+        let inst = instances.len() as u32;
+        instances.push(Instance {
+            id: p.id,
+            name: BUNDLED[bi].0,
+            protocols: p.protocols.iter().fold(0, |m, pr| m | proto_bit(*pr)),
+            compiled,
+        });
+        // A plugin on a route/service/consumer missing from this config can never apply.
+        let route = p.route.map(|r| route_idx.get(&r).copied());
+        let service = p.service.map(|s| service_idx.get(&s).copied());
+        let consumer = p.consumer.map(|c| creds.consumer_by_id.get(&c).copied());
+        if matches!(route, Some(None))
+            || matches!(service, Some(None))
+            || matches!(consumer, Some(None))
+        {
+            continue;
+        }
+        scoped.push((
+            bi,
+            Scoped {
+                inst,
+                route: route.flatten(),
+                service: service.flatten(),
+                consumer: consumer.flatten(),
+            },
+        ));
+    }
+
+    // Plugin names in execution order: PRIORITY desc, then name desc.
+    let mut order: Vec<usize> = (0..BUNDLED.len()).collect();
+    order.sort_by(|&a, &b| {
+        BUNDLED[b]
+            .1
+            .cmp(&BUNDLED[a].1)
+            .then(BUNDLED[b].0.cmp(BUNDLED[a].0))
+    });
+    let mut groups: Vec<Group<'_>> = (0..BUNDLED.len()).map(|_| Group::default()).collect();
+    for (bi, s) in &scoped {
+        let g = &mut groups[*bi];
+        match (s.route, s.service) {
+            (Some(r), _) => g.by_route.entry(r).or_default().push(s),
+            (None, Some(sv)) => g.by_service.entry(sv).or_default().push(s),
+            (None, None) => g.unscoped.push(s),
+        }
+    }
+    let active: Vec<&Group<'_>> = order
+        .iter()
+        .map(|&bi| &groups[bi])
+        .filter(|g| !(g.by_route.is_empty() && g.by_service.is_empty() && g.unscoped.is_empty()))
+        .collect();
+    let chain = |route: Option<usize>, service: Option<usize>| Chain {
+        entries: active
+            .iter()
+            .filter_map(|g| build_entry(g, route, service))
+            .collect(),
+    };
+    let route_chains = config
+        .routes
+        .iter()
+        .map(|r| {
+            let r_idx = route_idx.get(&r.id).copied();
+            let s_idx = r.service.and_then(|s| service_idx.get(&s).copied());
+            chain(r_idx, s_idx)
+        })
+        .collect();
+    let service_chains = (0..config.services.len())
+        .map(|s| chain(None, Some(s)))
+        .collect();
+    let global_chain = chain(None, None);
+    let rewrite = Vec::new(); // no implemented plugin has a rewrite handler yet
+
+    Ok(Plugins {
+        instances,
+        route_chains,
+        service_chains,
+        global_chain,
+        rewrite,
+        creds,
+        service_ids: config.services.iter().map(|s| s.id).collect(),
+        not_implemented,
+    })
+}

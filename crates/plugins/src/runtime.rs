@@ -1,0 +1,143 @@
+//! The phases the proxy calls, in Kong's order and with Kong's rules:
+//!
+//! * rewrite — global plugins only (the route is not known to Kong yet);
+//! * access — the collecting phase: walk the chain, resolve each plugin's config for the
+//!   current consumer (so a consumer-scoped config applies only to plugins after the auth
+//!   plugin that identified the consumer), run it; once a plugin exits, the rest are still
+//!   collected but not run;
+//! * header_filter / log — every collected plugin, also after an early exit.
+//!
+//! Everything here is synchronous and allocation-free by itself; the only allocations are
+//! the outputs (error bodies, new header values, map growth).
+
+use http::{HeaderMap, StatusCode};
+
+use crate::compile::{proto_bit, Chain, Instance, Plugins};
+use crate::ctx::{Exit, PluginState, RequestCtx, NONE};
+use crate::plugins::{self, Compiled};
+
+impl Plugins {
+    /// The precomputed chain for a request: the route's (a route belongs to one service),
+    /// else the service's, else the global one.
+    #[inline]
+    pub fn chain_for(&self, route: Option<usize>, service: Option<usize>) -> &Chain {
+        if let Some(c) = route.and_then(|r| self.route_chains.get(r)) {
+            return c;
+        }
+        if let Some(c) = service.and_then(|s| self.service_chains.get(s)) {
+            return c;
+        }
+        &self.global_chain
+    }
+
+    /// Whether any plugin could run for this route (the proxy may skip all plugin calls
+    /// when not).
+    pub fn is_empty_for(&self, route: Option<usize>, service: Option<usize>) -> bool {
+        self.chain_for(route, service).is_empty() && self.rewrite.is_empty()
+    }
+
+    /// rewrite: global plugins only.
+    pub fn run_rewrite(&self, st: &mut PluginState, req: &mut RequestCtx<'_>) -> Option<Exit> {
+        let _ = (st, req);
+        // No implemented plugin has a rewrite handler yet; `self.rewrite` lists them when
+        // one does (correlation-id/pre-function in Kong).
+        None
+    }
+
+    /// access: resolves and runs the chain; `Some(exit)` = answer with it (then still call
+    /// `run_header_filter` on its headers and `run_log`).
+    pub fn run_access(&self, st: &mut PluginState, req: &mut RequestCtx<'_>) -> Option<Exit> {
+        let chain = self.chain_for(st.route, st.service);
+        let n = chain.entries.len().min(st.resolved.len());
+        st.resolved_len = n as u8;
+        let bit = proto_bit(req.protocol);
+        let mut exit = None;
+        for (i, e) in chain.entries.iter().take(n).enumerate() {
+            let idx = e.resolve(st.consumer);
+            st.resolved[i] = NONE;
+            if idx == NONE {
+                continue;
+            }
+            let Some(inst) = self.instances.get(idx as usize) else {
+                continue;
+            };
+            if inst.protocols & bit == 0 {
+                continue;
+            }
+            st.resolved[i] = idx;
+            if st.exited {
+                continue; // collected, not executed
+            }
+            if let Some(x) = self.access_one(inst, st, req) {
+                st.exited = true;
+                exit = Some(x);
+            }
+        }
+        exit
+    }
+
+    fn access_one(
+        &self,
+        inst: &Instance,
+        st: &mut PluginState,
+        req: &mut RequestCtx<'_>,
+    ) -> Option<Exit> {
+        match &inst.compiled {
+            Compiled::KeyAuth(c) => plugins::key_auth::access(c, &self.creds, st, req),
+            Compiled::RateLimiting(c) => plugins::rate_limiting::access(c, self, st, req),
+            Compiled::RequestTermination(c) => {
+                plugins::request_termination::access(c, st.route, st.service, req)
+            }
+            Compiled::Acl(c) => plugins::acl::access(c, &self.creds, st, req),
+            Compiled::IpRestriction(c) => plugins::ip_restriction::access(c, req),
+            Compiled::NotImplemented(_) => None,
+        }
+    }
+
+    /// Collected instances, in order (global base configs if access never ran, e.g. on a
+    /// 404).
+    fn collected<'s>(&'s self, st: &'s PluginState) -> impl Iterator<Item = &'s Instance> + 's {
+        let from_access = st.resolved[..st.resolved_len as usize]
+            .iter()
+            .filter(|&&i| i != NONE)
+            .copied();
+        let global = (st.resolved_len == 0 && st.route.is_none())
+            .then(|| {
+                self.global_chain
+                    .entries
+                    .iter()
+                    .map(|e| e.base)
+                    .filter(|&i| i != NONE)
+            })
+            .into_iter()
+            .flatten();
+        from_access
+            .chain(global)
+            .filter_map(|i| self.instances.get(i as usize))
+    }
+
+    /// header_filter: on the upstream's response headers or on an [`Exit`]'s headers.
+    pub fn run_header_filter(
+        &self,
+        st: &mut PluginState,
+        status: StatusCode,
+        headers: &mut HeaderMap,
+    ) {
+        let _ = status;
+        for inst in self.collected(st) {
+            if let Compiled::RateLimiting(c) = &inst.compiled {
+                plugins::rate_limiting::header_filter(c, st, headers);
+            }
+        }
+    }
+
+    /// log: after the response is sent. No I/O here; counters only.
+    pub fn run_log(&self, st: &PluginState, status: StatusCode) {
+        let _ = status;
+        for inst in self.collected(st) {
+            // Local rate-limiting counted atomically in access: nothing to flush. Metrics
+            // plugins will push to per-thread counters here.
+            let _ = inst;
+        }
+    }
+}
