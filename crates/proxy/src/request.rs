@@ -43,7 +43,7 @@ impl Headers for HeaderLookup<'_> {
         self.0
             .get_all(lower_name)
             .iter()
-            .any(|v| v.to_str().is_ok_and(|s| f(s)))
+            .any(|v| v.to_str().is_ok_and(&mut *f))
     }
 }
 

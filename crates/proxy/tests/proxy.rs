@@ -7,6 +7,16 @@ use std::time::Duration;
 
 use support::*;
 
+/// A routing table row: method, path, request headers, status, upstream that answered.
+type Row = (
+    &'static str,
+    &'static str,
+    Headers,
+    u16,
+    Option<&'static str>,
+);
+type Headers = &'static [(&'static str, &'static str)];
+
 fn one_service(upstream: &Upstream, route: &str) -> String {
     format!(
         r#"
@@ -168,7 +178,7 @@ services:
         b = b.addr
     );
     let gw = Gateway::start(&yaml);
-    let cases: [(&str, &str, &[(&str, &str)], u16, Option<&str>); 5] = [
+    let cases: [Row; 5] = [
         ("GET", "/", &[("host", "api.example.com")], 200, Some("a")),
         ("POST", "/", &[("host", "api.example.com")], 200, Some("b")),
         (

@@ -129,7 +129,10 @@ pub fn options() -> ProxyOptions {
 
 pub fn snapshot(yaml: &str) -> Snapshot {
     let opts = ParseOptions {
-        plugins: vec![],
+        plugins: gatehouse_config::settings::BUNDLED_PLUGINS
+            .iter()
+            .map(|p| p.to_string())
+            .collect(),
         router_flavor: RouterFlavor::TraditionalCompatible,
     };
     let config = match parse(yaml, &opts) {
@@ -164,6 +167,20 @@ impl Gateway {
             cell,
             proxy: Some(proxy),
         }
+    }
+
+    /// Swaps in a new snapshot built the way the control thread builds it (from the previous).
+    pub fn swap_from_previous(&self, yaml: &str) {
+        let previous = self.cell.load_full();
+        let config = snapshot(yaml).config;
+        let next = Snapshot::build_from(
+            config,
+            "next".into(),
+            RouterFlavor::TraditionalCompatible,
+            Some(&previous),
+        )
+        .expect("snapshot builds");
+        self.cell.store(Arc::new(next));
     }
 
     pub fn swap(&self, yaml: &str) {
