@@ -49,6 +49,8 @@ def parse(argv):
     p.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     p.add_argument("--keep", action="store_true", help="keep the temp run dir (configs, logs)")
     p.add_argument("--list", action="store_true", help="list scenarios and exit")
+    p.add_argument("--from-json", metavar="FILE",
+                   help="re-render the report of a saved bench/out/<ts>/results.json and exit")
     # hidden: stand-in for gatehouse while the binary does not exist ("nginx" = a second nginx)
     p.add_argument("--gatehouse-cmd", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -103,6 +105,19 @@ def main(argv=None):
             print(f"{n:26s} {s.description}" + (f"  [needs issue {s.needs_issue}]"
                                                  if s.needs_issue else ""))
         return EXIT_OK
+    if a.from_json:
+        with open(a.from_json) as f:
+            saved = json.load(f)
+        agg = report.aggregate(saved["results"])
+        names = sorted({r["target"] for r in saved["results"]},
+                       key=lambda t: ALL_TARGETS.index(t) if t in ALL_TARGETS else 99)
+        conns = sorted({r["conns"] for r in saved["results"]})
+        scs = [scen.load(n) for n in scen.list_names()
+               if any(k[0] == n for k in agg) or any(f"SKIP {n}:" in x for x in saved["skipped"])]
+        print(f"(from {a.from_json}: {saved['command']}, commit {saved['commit']})\n")
+        print("\n".join(report.standing(agg, scs, saved["skipped"], conns)
+                        + report.markdown_tables(agg, names)))
+        return EXIT_OK
     if a.install_deps:
         tools.install_deps(a.flamegraph)
     for exe in ("wrk", "nginx"):
@@ -110,6 +125,7 @@ def main(argv=None):
             print(f"error: {exe} not found (bench/run --install-deps)", file=sys.stderr)
             return EXIT_INVALID
     raise_nofile()
+    a.loadavg = os.getloadavg()[0]  # recorded: a busy machine (a compile) makes numbers noisy
     if not a.unpinned and (os.cpu_count() or 1) < 2:
         print("note: fewer than 2 CPUs; running unpinned")
         a.unpinned = True
@@ -172,7 +188,7 @@ def main(argv=None):
                         first = err.strip().splitlines()
                         detail = " | ".join(first[-6:])
                         if sc.needs_issue:
-                            line = (f"SKIP {sc.name}: {t.name} rejected the scenario "
+                            line = (f"SKIP {sc.name}: {t.name} cannot run the scenario yet "
                                     f"(needs issue {sc.needs_issue}): {detail[:400]}")
                             skipped.append(line)
                             say("  " + line)
@@ -238,7 +254,8 @@ def finish(a, argv, names, results, skipped, problems, flames, out_dir, ref_sha,
     cmd = "bench/run " + " ".join(shlex.quote(x) for x in argv)
     md = [f"## {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')} — commit {commit}", "",
           f"- command: `{cmd}`",
-          f"- machine: {tools.machine()}",
+          f"- machine: {tools.machine()}; load average at start {a.loadavg:.2f}, at end "
+          f"{os.getloadavg()[0]:.2f}",
           f"- tools: {tools.versions()}",
           f"- mode: {'unpinned' if a.unpinned else 'pinned (proxy CPU0; wrk + upstream CPU1)'}, "
           f"{a.rounds} round(s) x {a.duration}s + {a.warmup}s warmup, {a.workers} proxy worker(s); "

@@ -11,6 +11,15 @@ HEADERS = {"apikey": KEY}
 NGINX_LOCATION_EXTRA = f'            if ($http_apikey != "{KEY}") {{ return 401; }}\n'
 
 
+def probe(ctx):
+    """The plugins must really run: without the key the proxy must answer 401."""
+    from harness import procs
+    status, body = procs.http_get(ctx["proxy_port"], PATH, timeout=2)
+    if status != 401:
+        return f"key-auth not enforced: GET {PATH} without apikey -> {status} (expected 401)"
+    return None
+
+
 def kong_config(upstream_url):
     return {
         "_format_version": "3.0",

@@ -6,6 +6,13 @@ GOAL = {"text": "≥ 0.97× no-plugins RPS (issue 7)", "metric": "rps_x_scenario
 PATH = "/bench"
 
 
+def probe(ctx):
+    """The plugin must really run: /metrics on the status listener answers 200."""
+    from harness import procs
+    status, _ = procs.http_get(ctx["status_port"], "/metrics", timeout=5)
+    return None if status == 200 else f"GET /metrics on the status listener -> {status}"
+
+
 def kong_config(upstream_url):
     return {
         "_format_version": "3.0",

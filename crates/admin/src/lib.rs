@@ -10,6 +10,7 @@ pub mod control;
 
 mod config_api;
 mod entity_api;
+pub mod explain;
 mod kinds;
 mod kong_error;
 mod meta_api;
@@ -71,6 +72,7 @@ fn admin_router(state: AdminState) -> Router {
             "/config",
             get(config_api::get_config).post(config_api::post_config),
         )
+        .route("/debug/explain", get(explain::debug_explain))
         .route("/plugins/enabled", get(meta_api::plugins_enabled))
         .route("/endpoints", get(meta_api::endpoints))
         .route("/tags", get(meta_api::tags))
@@ -188,8 +190,12 @@ impl AdminServer {
                             let stop = async move {
                                 let _ = rx.wait_for(|s| *s).await;
                             };
-                            if let Err(e) =
-                                axum::serve(l, router).with_graceful_shutdown(stop).await
+                            if let Err(e) = axum::serve(
+                                l,
+                                router.into_make_service_with_connect_info::<SocketAddr>(),
+                            )
+                            .with_graceful_shutdown(stop)
+                            .await
                             {
                                 tracing::error!(error = %e, "admin listener failed");
                             }

@@ -130,6 +130,11 @@ pub fn parse_value(mut doc: Value, opts: &ParseOptions) -> Result<Config, Config
         .unwrap_or_default();
     let mut ctx = entities::Ctx {
         plugins: &opts.plugins,
+        known: entities::ALL_ENTITIES
+            .iter()
+            .copied()
+            .filter(|e| entities::known_entity(e, &opts.plugins))
+            .collect(),
         flavor: opts.router_flavor,
         now: now_d.as_secs() as i64,
         now_ms: (now_d.as_millis() as f64) / 1000.0,
@@ -146,5 +151,9 @@ pub fn parse_value(mut doc: Value, opts: &ParseOptions) -> Result<Config, Config
     if !errs.is_empty() {
         return Err(ConfigError::from_tree(&errs, &doc));
     }
-    resolve::resolve(ctx.items, transform).map_err(|t| ConfigError::from_tree(&t, &doc))
+    let resolved =
+        resolve::resolve(ctx.items, transform).map_err(|t| ConfigError::from_tree(&t, &doc))?;
+    // The document is only needed to render errors: free it before the config is built.
+    drop(doc);
+    Ok(resolved.build())
 }

@@ -26,6 +26,22 @@ enum Command {
         #[arg(short = 'p', long = "prefix")]
         prefix: Option<PathBuf>,
     },
+    /// Show which route a request would take in a declarative config, why, and what would be
+    /// sent upstream (e.g. `gatehouse explain kong.yml GET http://host/path -H "x: y"`).
+    Explain {
+        file: PathBuf,
+        method: String,
+        url: String,
+        /// A request header, `name: value` (repeatable).
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        /// A kong.conf-style settings file (for `plugins` and `router_flavor`).
+        #[arg(short = 'c', long = "conf")]
+        conf: Option<PathBuf>,
+        /// Print JSON (the same document as the Admin API's `/debug/explain`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Declarative configuration tools.
     Config {
         #[command(subcommand)]
@@ -48,6 +64,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Start { conf, prefix } => start::run(conf, prefix),
+        Command::Explain {
+            file,
+            method,
+            url,
+            headers,
+            conf,
+            json,
+        } => start::explain(&file, &method, &url, &headers, conf, json),
         Command::Config {
             command: ConfigCommand::Parse { file, conf },
         } => start::config_parse(&file, conf),

@@ -41,6 +41,49 @@ fn parse_options(s: &Settings) -> ParseOptions {
     }
 }
 
+pub fn explain(
+    file: &Path,
+    method: &str,
+    url: &str,
+    headers: &[String],
+    conf: Option<PathBuf>,
+    json: bool,
+) -> ExitCode {
+    let run = || -> Result<String> {
+        let settings = load_settings(conf.as_deref())?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let config =
+            parse(&text, &parse_options(&settings)).map_err(|e| anyhow!("{}", e.cli_report()))?;
+        let snap = control::build(config, hash_text(&text), settings.router_flavor, None)
+            .map_err(|e| anyhow!("{}", load_error_report(&e)))?;
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|h| match h.split_once(':') {
+                Some((k, v)) => Ok((k.trim().to_string(), v.trim().to_string())),
+                None => Err(anyhow!("header '{h}' must be 'name: value'")),
+            })
+            .collect::<Result<_>>()?;
+        let v = gatehouse_admin::explain::explain(&snap, method, url, &headers)
+            .map_err(|e| anyhow!(e))?;
+        Ok(if json {
+            serde_json::to_string_pretty(&v)?
+        } else {
+            gatehouse_admin::explain::to_text(&v)
+        })
+    };
+    match run() {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 pub fn config_parse(file: &Path, conf: Option<PathBuf>) -> ExitCode {
     let settings = match load_settings(conf.as_deref()) {
         Ok(s) => s,

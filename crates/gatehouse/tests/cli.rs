@@ -196,3 +196,68 @@ fn version_and_help() {
     let out = run(&["--help"], &[]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("start"));
 }
+
+#[test]
+fn explain_names_the_route_the_upstream_and_the_losers() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/kong.yml");
+    let out = run(
+        &[
+            "explain",
+            example,
+            "GET",
+            "http://status.example.test/status-api/x?q=1",
+            "-H",
+            "x-canary: yes",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("matched route: status-by-host"), "{text}");
+    assert!(
+        text.contains("upstream: http://127.0.0.1:8100/status-api/x?q=1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("status-prefix") && text.contains("lost on priority"),
+        "{text}"
+    );
+
+    let out = run(
+        &[
+            "explain",
+            example,
+            "GET",
+            "http://localhost/nowhere",
+            "--json",
+        ],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["matched"].is_null());
+}
+
+#[test]
+fn debug_explain_on_the_admin_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("p"), Some(SELF_PROXY));
+    let (code, body) = common::http(
+        node.admin,
+        "GET",
+        "/debug/explain?method=GET&url=http%3A%2F%2Flocalhost%2Fs%2Fstatus",
+        "text/plain",
+        b"",
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["matched"]["route"]["name"], "s");
+    assert_eq!(
+        v["matched"]["upstream"]["url"],
+        format!("http://127.0.0.1:{}/status", node.status.port())
+    );
+}

@@ -226,6 +226,11 @@ impl Snapshot {
         })
     }
 
+    /// The compiled router (for `explain`; the request path uses it directly).
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
     /// Whether `other` shares this snapshot's compiled router (it was reused, not rebuilt).
     pub fn shares_router_with(&self, other: &Snapshot) -> bool {
         Arc::ptr_eq(&self.router, &other.router)

@@ -14,7 +14,7 @@ use heed::{Database, PutFlags, RwTxn};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::keys::{self, Entity, DEFAULT_WORKSPACE, DEFAULT_WORKSPACE_KEY, HASH_KEY};
+use crate::keys::{Entity, DEFAULT_WORKSPACE, DEFAULT_WORKSPACE_KEY, HASH_KEY};
 use crate::keys::{VERSION, VERSION_KEY};
 use crate::StoreError;
 
@@ -232,6 +232,7 @@ pub(crate) fn write_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys;
 
     #[test]
     fn key_layout_matches_keys_module() {

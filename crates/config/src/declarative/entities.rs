@@ -56,11 +56,30 @@ pub(crate) struct Item {
 
 pub(crate) struct Ctx<'o> {
     pub plugins: &'o [String],
+    /// Entity names `known_entity` accepts with these plugins (looked up per record).
+    pub known: Vec<&'static str>,
     pub flavor: RouterFlavor,
     pub now: i64,
     pub now_ms: f64,
     pub items: Vec<Item>,
 }
+
+/// Every entity collection name `known_entity` may accept.
+pub(crate) const ALL_ENTITIES: &[&str] = &[
+    "services",
+    "routes",
+    "upstreams",
+    "targets",
+    "consumers",
+    "plugins",
+    "certificates",
+    "snis",
+    "ca_certificates",
+    "keyauth_credentials",
+    "basicauth_credentials",
+    "acls",
+    "jwt_secrets",
+];
 
 /// Entities the file may carry at the top level, given the enabled plugins.
 pub(crate) fn known_entity(name: &str, plugins: &[String]) -> bool {
@@ -219,7 +238,7 @@ impl Ctx<'_> {
         }
         let ent = self.entity(entity, &mut r);
         for child in children(entity) {
-            if known_entity(child, self.plugins) {
+            if self.known.contains(child) {
                 let _ = r.raw(child);
             }
         }
@@ -262,7 +281,7 @@ impl Ctx<'_> {
             });
         }
         for child in children(entity) {
-            if !known_entity(child, self.plugins) {
+            if !self.known.contains(child) {
                 continue;
             }
             if let Some(v) = obj.get(*child).filter(|v| !v.is_null()) {

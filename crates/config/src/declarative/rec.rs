@@ -10,8 +10,14 @@ use crate::error::{ErrKey, ErrTree};
 pub(crate) struct Rec<'a> {
     pub obj: &'a Map<String, Value>,
     pub errs: ErrTree,
-    seen: Vec<&'a str>,
+    /// Keys read so far, by position in `obj` (records have a handful of keys: a linear scan
+    /// beats hashing each lookup). Positions past 63 go to `seen_more`.
+    seen: u64,
+    seen_more: Vec<usize>,
 }
+
+/// Keys every record may carry without being read.
+const ALWAYS_KNOWN: [&str; 2] = ["_comment", "_ignore"];
 
 pub(crate) fn type_name(kind: &str) -> String {
     match kind {
@@ -25,8 +31,29 @@ impl<'a> Rec<'a> {
         Rec {
             obj,
             errs: ErrTree::default(),
-            seen: vec!["_comment", "_ignore"],
+            seen: 0,
+            seen_more: Vec::new(),
         }
+    }
+
+    /// Position and value of `field` in the record.
+    fn find(&self, field: &str) -> Option<(usize, &'a Value)> {
+        self.obj
+            .iter()
+            .enumerate()
+            .find(|(_, (k, _))| k.as_str() == field)
+            .map(|(i, (_, v))| (i, v))
+    }
+
+    /// Marks `field` as read (known), returning its value (which may be null).
+    fn mark(&mut self, field: &str) -> Option<&'a Value> {
+        let (i, v) = self.find(field)?;
+        if i < 64 {
+            self.seen |= 1 << i;
+        } else {
+            self.seen_more.push(i);
+        }
+        Some(v)
     }
 
     pub fn err(&mut self, field: &str, msg: impl Into<String>) {
@@ -38,20 +65,20 @@ impl<'a> Rec<'a> {
     }
 
     pub fn has_err(&self, field: &str) -> bool {
-        matches!(&self.errs, ErrTree::Node(m) if m.contains_key(&ErrKey::name(field)))
+        matches!(&self.errs, ErrTree::Node(m)
+            if m.keys().any(|k| matches!(k, ErrKey::Name(n) if n == field)))
     }
 
     /// The raw value, `None` when absent or null.
     pub fn raw(&mut self, field: &'a str) -> Option<&'a Value> {
-        self.seen.push(field);
-        match self.obj.get(field) {
+        match self.mark(field) {
             None | Some(Value::Null) => None,
             Some(v) => Some(v),
         }
     }
 
     pub fn present(&self, field: &str) -> bool {
-        !matches!(self.obj.get(field), None | Some(Value::Null))
+        !matches!(self.find(field), None | Some((_, Value::Null)))
     }
 
     pub fn string(&mut self, field: &'a str) -> Option<String> {
@@ -71,7 +98,7 @@ impl<'a> Rec<'a> {
 
     pub fn req_string(&mut self, field: &'a str) -> Option<String> {
         if !self.present(field) {
-            self.seen.push(field);
+            self.mark(field);
             self.err(field, "required field missing");
             return None;
         }
@@ -200,8 +227,13 @@ impl<'a> Rec<'a> {
 
     /// Finishes the record: any key nobody read is an unknown field.
     pub fn finish(mut self) -> ErrTree {
-        for k in self.obj.keys() {
-            if !self.seen.contains(&k.as_str()) {
+        for (i, k) in self.obj.keys().enumerate() {
+            let seen = if i < 64 {
+                self.seen & (1 << i) != 0
+            } else {
+                self.seen_more.contains(&i)
+            };
+            if !seen && !ALWAYS_KNOWN.contains(&k.as_str()) {
                 self.errs.set(ErrKey::Name(k.clone()), "unknown field");
             }
         }

@@ -35,56 +35,104 @@ fn endpoint_key(ent: &Ent) -> Option<(&'static str, &str)> {
     }
 }
 
-enum Part {
-    Fk(&'static str, bool),
-    Val(String),
+/// Kong's namespace UUIDs per entity (`v5(root, entity)`), computed once per load.
+#[derive(Default)]
+struct Namespaces(Vec<(&'static str, Uuid)>);
+
+impl Namespaces {
+    fn id(&mut self, entity: &'static str, key: &str) -> Uuid {
+        let ns = match self.0.iter().find(|(e, _)| *e == entity) {
+            Some((_, ns)) => *ns,
+            None => {
+                let ns = Uuid::new_v5(&ROOT, entity.as_bytes());
+                self.0.push((entity, ns));
+                ns
+            }
+        };
+        Uuid::new_v5(&ns, key.as_bytes())
+    }
 }
 
-fn cache_key_parts(item: &Item) -> Option<Vec<Part>> {
-    Some(match &item.ent {
-        Ent::Plugin(p) => vec![
-            Part::Val(p.name.clone()),
-            Part::Fk("route", false),
-            Part::Fk("service", false),
-            Part::Fk("consumer", false),
-        ],
-        Ent::Target(_) => vec![
-            Part::Fk("upstream", true),
-            Part::Val(item.raw_key.clone().unwrap_or_default()),
-        ],
-        Ent::BasicAuth(b) => vec![Part::Val(b.username.clone())],
-        Ent::Acl(a) => vec![Part::Fk("consumer", true), Part::Val(a.group.clone())],
-        _ => return None,
-    })
+fn push_uuid(out: &mut String, id: &Uuid) {
+    let mut buf = [0u8; 36];
+    out.push_str(id.hyphenated().encode_lower(&mut buf));
 }
 
-/// The name hashed into a deterministic id, or `None` for a random one.
-fn id_key(item: &Item, parent_id: Option<Uuid>) -> Option<String> {
+/// Writes into `out` the name hashed into a deterministic id; `None` for a random id.
+/// Cache-key entities hash `<entity>:*:<part>:<part>…`, a part given as `{ id = … }` adding
+/// nothing (not even its separator), as in Kong.
+fn id_key(item: &Item, parent_id: Option<Uuid>, out: &mut String) -> Option<()> {
+    out.clear();
     if matches!(item.ent, Ent::KeyAuth(_) | Ent::Jwt(_)) {
         return None;
     }
-    if let Some(parts) = cache_key_parts(item) {
-        let mut ck = vec![item.entity.to_string(), "*".to_string()];
-        for part in parts {
-            match part {
-                Part::Val(v) => ck.push(v),
-                Part::Fk(field, required) => match item.fks.iter().find(|(f, _)| *f == field) {
-                    Some((_, Fk::Given(s))) => ck.push(s.clone()),
-                    Some((_, Fk::Record(_))) => {}
-                    Some((_, Fk::Parent)) => ck.push(parent_id?.to_string()),
-                    None if required => return None,
-                    None => ck.push(String::new()),
-                },
+    let fk_part = |out: &mut String, field: &str, required: bool| -> Option<()> {
+        match item.fks.iter().find(|(f, _)| *f == field) {
+            Some((_, Fk::Given(s))) => {
+                out.push(':');
+                out.push_str(s);
             }
+            Some((_, Fk::Record(_))) => {}
+            Some((_, Fk::Parent)) => {
+                let id = parent_id?;
+                out.push(':');
+                push_uuid(out, &id);
+            }
+            None if required => return None,
+            None => out.push(':'),
         }
-        return Some(ck.join(":"));
+        Some(())
+    };
+    let val_part = |out: &mut String, v: &str| {
+        out.push(':');
+        out.push_str(v);
+    };
+    let cache_key = matches!(
+        item.ent,
+        Ent::Plugin(_) | Ent::Target(_) | Ent::BasicAuth(_) | Ent::Acl(_)
+    );
+    if cache_key {
+        out.push_str(item.entity);
+        out.push_str(":*");
     }
     match &item.ent {
-        Ent::Service(_) | Ent::Route(_) | Ent::Consumer(_) | Ent::Upstream(_) | Ent::Sni(_) => {
-            endpoint_key(&item.ent).map(|(_, v)| v.to_string())
+        Ent::Plugin(p) => {
+            val_part(out, &p.name);
+            fk_part(out, "route", false)?;
+            fk_part(out, "service", false)?;
+            fk_part(out, "consumer", false)?;
         }
-        _ => None,
+        Ent::Target(_) => {
+            fk_part(out, "upstream", true)?;
+            val_part(out, item.raw_key.as_deref().unwrap_or_default());
+        }
+        Ent::BasicAuth(b) => val_part(out, &b.username),
+        Ent::Acl(a) => {
+            fk_part(out, "consumer", true)?;
+            val_part(out, &a.group);
+        }
+        Ent::Service(_) | Ent::Route(_) | Ent::Consumer(_) | Ent::Upstream(_) | Ent::Sni(_) => {
+            out.push_str(endpoint_key(&item.ent)?.1);
+        }
+        _ => return None,
     }
+    Some(())
+}
+
+/// The map of `entity` in a per-entity list (a dozen entity names: a scan beats hashing).
+fn slot<'m, V: Default>(list: &'m mut Vec<(&'static str, V)>, entity: &'static str) -> &'m mut V {
+    let pos = match list.iter().position(|(e, _)| *e == entity) {
+        Some(p) => p,
+        None => {
+            list.push((entity, V::default()));
+            list.len() - 1
+        }
+    };
+    &mut list[pos].1
+}
+
+fn lookup<'m, V>(list: &'m [(&'static str, V)], entity: &str) -> Option<&'m V> {
+    list.iter().find(|(e, _)| *e == entity).map(|(_, v)| v)
 }
 
 fn uniqueness(entity: &str, field: &str, value: &str) -> String {
@@ -93,16 +141,28 @@ fn uniqueness(entity: &str, field: &str, value: &str) -> String {
     )
 }
 
-/// Resolves ids and references and builds the config, or returns Kong's error tree.
-pub(crate) fn resolve(items: Vec<Item>, transform: bool) -> Result<Config, ErrTree> {
+/// Validated items with their ids and resolved foreign keys, ready to become a [`Config`].
+pub(crate) struct Resolved {
+    items: Vec<Item>,
+    ids: Vec<Uuid>,
+    /// Resolved foreign keys of all items back to back; item `i` owns `fk_ids[fk_at[i]..fk_at[i + 1]]`.
+    fk_ids: Vec<(&'static str, Uuid)>,
+    fk_at: Vec<usize>,
+    transform: bool,
+}
+
+/// Resolves ids and references, or returns Kong's error tree.
+pub(crate) fn resolve(items: Vec<Item>, transform: bool) -> Result<Resolved, ErrTree> {
     let mut ids = Vec::with_capacity(items.len());
     let mut known = Vec::with_capacity(items.len());
+    let mut namespaces = Namespaces::default();
+    let mut key = String::new();
     for item in &items {
         let parent_id = item.parent.and_then(|p| known.get(p).copied().flatten());
         let (id, det) = match item.given_id {
             Some(id) => (id, true),
-            None => match id_key(item, parent_id) {
-                Some(k) => (entity_id(item.entity, &k), true),
+            None => match id_key(item, parent_id, &mut key) {
+                Some(()) => (namespaces.id(item.entity, &key), true),
                 None => (Uuid::new_v4(), false),
             },
         };
@@ -111,8 +171,8 @@ pub(crate) fn resolve(items: Vec<Item>, transform: bool) -> Result<Config, ErrTr
     }
 
     let mut errs = ErrTree::default();
-    let mut by_key: HashMap<&str, HashMap<&str, usize>> = HashMap::new();
-    let mut by_id: HashMap<&str, HashMap<Uuid, usize>> = HashMap::new();
+    let mut by_key: Vec<(&str, HashMap<&str, usize>)> = Vec::new();
+    let mut by_id: Vec<(&str, HashMap<Uuid, usize>)> = Vec::new();
     for (pos, item) in items.iter().enumerate() {
         let parent = item.parent.and_then(|p| items.get(p));
         let at = |errs: &mut ErrTree, msg: String| match parent {
@@ -127,7 +187,7 @@ pub(crate) fn resolve(items: Vec<Item>, transform: bool) -> Result<Config, ErrTr
         };
         let mut failed = false;
         if let Some((field, key)) = endpoint_key(&item.ent) {
-            let keys = by_key.entry(item.entity).or_default();
+            let keys = slot(&mut by_key, item.entity);
             if keys.contains_key(key) {
                 at(&mut errs, uniqueness(item.entity, field, key));
                 failed = true;
@@ -135,7 +195,7 @@ pub(crate) fn resolve(items: Vec<Item>, transform: bool) -> Result<Config, ErrTr
                 keys.insert(key, pos);
             }
         }
-        match by_id.entry(item.entity).or_default().entry(ids[pos]) {
+        match slot(&mut by_id, item.entity).entry(ids[pos]) {
             std::collections::hash_map::Entry::Occupied(_) => {
                 if !failed {
                     at(
@@ -151,18 +211,19 @@ pub(crate) fn resolve(items: Vec<Item>, transform: bool) -> Result<Config, ErrTr
     }
 
     let find = |entity: &str, key: &str| -> Option<usize> {
-        by_key
-            .get(entity)
+        lookup(&by_key, entity)
             .and_then(|m| m.get(key).copied())
             .or_else(|| {
                 Uuid::parse_str(key)
                     .ok()
-                    .and_then(|u| by_id.get(entity).and_then(|m| m.get(&u).copied()))
+                    .and_then(|u| lookup(&by_id, entity).and_then(|m| m.get(&u).copied()))
             })
     };
-    let mut fk_ids: Vec<Vec<(&'static str, Uuid)>> = Vec::with_capacity(items.len());
+    let mut fk_ids: Vec<(&'static str, Uuid)> = Vec::with_capacity(items.len());
+    let mut fk_at = Vec::with_capacity(items.len() + 1);
     for (pos, item) in items.iter().enumerate() {
-        let mut resolved = Vec::new();
+        fk_at.push(fk_ids.len());
+        let resolved = &mut fk_ids;
         for (field, fk) in &item.fks {
             let target = fk_target(field);
             let (key, shown) = match fk {
@@ -190,8 +251,8 @@ pub(crate) fn resolve(items: Vec<Item>, transform: bool) -> Result<Config, ErrTr
                 }
             }
         }
-        fk_ids.push(resolved);
     }
+    fk_at.push(fk_ids.len());
     if !errs.is_empty() {
         return Err(errs);
     }
@@ -215,9 +276,54 @@ pub(crate) fn resolve(items: Vec<Item>, transform: bool) -> Result<Config, ErrTr
     if !errs.is_empty() {
         return Err(errs);
     }
+    drop((by_key, by_id, seen));
+    Ok(Resolved {
+        items,
+        ids,
+        fk_ids,
+        fk_at,
+        transform,
+    })
+}
 
-    let mut cfg = Config::default();
-    for ((item, id), fks) in items.into_iter().zip(ids).zip(fk_ids) {
+impl Resolved {
+    /// Moves the items into a [`Config`], with their ids and foreign keys.
+    pub(crate) fn build(self) -> Config {
+        let Resolved {
+            items,
+            ids,
+            fk_ids,
+            fk_at,
+            transform,
+        } = self;
+        let mut cfg = Config::default();
+        reserve(&mut cfg, &items);
+        for (pos, (item, id)) in items.into_iter().zip(ids).enumerate() {
+            let fks = fk_at
+                .get(pos)
+                .zip(fk_at.get(pos + 1))
+                .and_then(|(a, b)| fk_ids.get(*a..*b))
+                .unwrap_or_default();
+            add(&mut cfg, item, id, fks, transform);
+        }
+        cfg
+    }
+}
+
+fn reserve(cfg: &mut Config, items: &[Item]) {
+    let count = |f: fn(&Ent) -> bool| items.iter().filter(|i| f(&i.ent)).count();
+    cfg.services
+        .reserve(count(|e| matches!(e, Ent::Service(_))));
+    cfg.routes.reserve(count(|e| matches!(e, Ent::Route(_))));
+    cfg.plugins.reserve(count(|e| matches!(e, Ent::Plugin(_))));
+    cfg.consumers
+        .reserve(count(|e| matches!(e, Ent::Consumer(_))));
+    cfg.keyauth_credentials
+        .reserve(count(|e| matches!(e, Ent::KeyAuth(_))));
+}
+
+fn add(cfg: &mut Config, item: Item, id: Uuid, fks: &[(&'static str, Uuid)], transform: bool) {
+    {
         let fk = |name: &str| fks.iter().find(|(f, _)| *f == name).map(|(_, u)| *u);
         match item.ent {
             Ent::Service(mut s) => {
@@ -292,7 +398,6 @@ pub(crate) fn resolve(items: Vec<Item>, transform: bool) -> Result<Config, ErrTr
             }
         }
     }
-    Ok(cfg)
 }
 
 /// basic-auth's stored form: sha1 hex of the password followed by the consumer id.

@@ -30,12 +30,44 @@ fn validate_route_host(h: &str) -> Result<(), String> {
     rec::validate_host_with_optional_port(&h.replace('*', "abc"))
 }
 
-fn regex_error(e: &regex::Error) -> String {
-    let text = e.to_string();
+fn regex_error(text: String) -> String {
     text.lines()
         .find_map(|l| l.trim().strip_prefix("error: "))
         .map(str::to_string)
         .unwrap_or(text)
+}
+
+/// What `regex::Regex::new` would refuse, without building the matcher (the router compiles
+/// it later): the parse (syntax and translation errors have the same text as `regex::Error`),
+/// then the forward and reverse Thompson NFAs under regex's default 10 MiB size limit, the step
+/// that fails with "Compiled regex exceeds size limit".
+fn check_regex(re: &str) -> Result<(), String> {
+    use regex_automata::nfa::thompson;
+    const NFA_SIZE_LIMIT: usize = 10 * (1 << 20);
+    let hir = regex_syntax::Parser::new()
+        .parse(re)
+        .map_err(|e| e.to_string())?;
+    for reverse in [false, true] {
+        let config = thompson::Config::new()
+            .nfa_size_limit(Some(NFA_SIZE_LIMIT))
+            .shrink(false)
+            .reverse(reverse)
+            .which_captures(if reverse {
+                thompson::WhichCaptures::None
+            } else {
+                thompson::WhichCaptures::All
+            });
+        if let Err(e) = thompson::Compiler::new()
+            .configure(config)
+            .build_from_hir(&hir)
+        {
+            return Err(match e.size_limit() {
+                Some(limit) => format!("Compiled regex exceeds size limit of {limit} bytes."),
+                None => e.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn validate_route_path(p: &str) -> Result<(), String> {
@@ -56,13 +88,8 @@ fn validate_route_path(p: &str) -> Result<(), String> {
             }
             Ok(())
         }
-        Some(re) => match regex::Regex::new(re) {
-            Ok(_) => Ok(()),
-            Err(e) => Err(format!(
-                "invalid regex: '{re}' (PCRE returned: {})",
-                regex_error(&e)
-            )),
-        },
+        Some(re) => check_regex(re)
+            .map_err(|e| format!("invalid regex: '{re}' (PCRE returned: {})", regex_error(e))),
     }
 }
 
@@ -419,4 +446,35 @@ pub(crate) fn route(r: &mut Rec, now: i64, flavor: RouterFlavor) -> Option<Route
         created_at,
         updated_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `check_regex` accepts and refuses exactly what `regex::Regex::new` does, with its text.
+    #[test]
+    fn regex_check_matches_regex_crate() {
+        let patterns = [
+            r"/movies/(?<id>\d+)",
+            r"/svc/item/[0-9]+$",
+            r"/a(",
+            r"/[a-",
+            r"/\p{Foo}",
+            r"/(?P<n>a)(?P<n>b)",
+            r"/(?-u)\xFF",
+            r"/a**",
+            r"/a{1000}{1000}",
+            r"/\w{100}{100}",
+            r"/(?i)ünïcode",
+            r"/x{2,1}",
+        ];
+        for p in patterns {
+            let ours = check_regex(p).map_err(regex_error);
+            let theirs = regex::Regex::new(p)
+                .map(|_| ())
+                .map_err(|e| regex_error(e.to_string()));
+            assert_eq!(ours, theirs, "{p}");
+        }
+    }
 }
