@@ -118,9 +118,9 @@ pub async fn post_config(
     }
     let flatten = flag(&q, "flatten_errors");
     let control = Arc::clone(&s.control);
-    let loaded = tokio::task::spawn_blocking(move || control.load(source)).await;
+    let loaded = tokio::task::spawn_blocking(move || control.load_with(source, render::flattened)).await;
     match loaded {
-        Ok(Ok(done)) => {
+        Ok(Ok((done, body))) => {
             tracing::info!(
                 hash = %done.snapshot.hash,
                 routes = done.snapshot.route_count(),
@@ -128,11 +128,8 @@ pub async fn post_config(
                 total_ms = done.total_time.as_millis() as u64,
                 "configuration loaded"
             );
-            (
-                StatusCode::CREATED,
-                Json(render::flattened(&done.snapshot.config)),
-            )
-                .into_response()
+            let json = HeaderValue::from_static("application/json; charset=utf-8");
+            (StatusCode::CREATED, [(header::CONTENT_TYPE, json)], body).into_response()
         }
         Ok(Err(LoadError::Invalid(e))) => {
             (StatusCode::BAD_REQUEST, Json(e.kong_body(flatten))).into_response()

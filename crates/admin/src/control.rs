@@ -30,6 +30,8 @@ pub enum LoadError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Build(#[from] BuildError),
+    #[error("rendering the loaded configuration failed")]
+    Render,
 }
 
 /// What a successful load produced.
@@ -84,6 +86,16 @@ impl Control {
 
     /// Loads a configuration. Blocking: call it from a blocking thread.
     pub fn load(&self, source: Source) -> Result<Loaded, LoadError> {
+        self.load_with(source, |_| ()).map(|(loaded, ())| loaded)
+    }
+
+    /// [`Control::load`], also running `render` on the new config on a second thread while
+    /// LMDB is written (the `POST /config` answer is built in parallel with persisting).
+    pub fn load_with<T: Send>(
+        &self,
+        source: Source,
+        render: impl FnOnce(&Config) -> T + Send,
+    ) -> Result<(Loaded, T), LoadError> {
         let _guard = self.lock.try_lock().map_err(|_| LoadError::Busy)?;
         let started = Instant::now();
         let (config, hash) = match source {
@@ -96,19 +108,18 @@ impl Control {
         let parse_time = started.elapsed();
         // Build before persisting: a config the data plane cannot serve must not reach LMDB.
         let previous = self.cell.load_full();
-        let snapshot = Arc::new(Snapshot::build_from(
-            config,
-            hash,
-            self.flavor,
-            Some(&previous),
-        )?);
-        self.store.write_config(&snapshot.config, &snapshot.hash)?;
+        let snapshot = Arc::new(build(config, hash, self.flavor, Some(&previous))?);
+        drop(previous);
+        let (written, rendered) = std::thread::scope(|s| {
+            let rendering = s.spawn(|| render(&snapshot.config));
+            let written = self.store.write_config(&snapshot.config, &snapshot.hash);
+            (written, rendering.join())
+        });
+        written?;
+        let rendered = rendered.map_err(|_| LoadError::Render)?;
         self.cell.store(snapshot.clone());
-        Ok(Loaded {
-            snapshot,
-            parse_time,
-            total_time: started.elapsed(),
-        })
+        let loaded = Loaded { snapshot, parse_time, total_time: started.elapsed() };
+        Ok((loaded, rendered))
     }
 }
 

@@ -100,17 +100,45 @@ pub fn kind_list(c: &Config, entity: &str) -> Vec<Value> {
 /// Kong's `declarative.sanitize_output` only drops `workspaces` and `ws_id`: credential
 /// secrets (key-auth keys, JWT secrets) are returned as loaded, and basic-auth passwords are
 /// already hashed by the credential's `on_write` transformation (the model stores the hash).
-pub fn flattened(c: &Config) -> Value {
-    let mut out = Map::new();
-    for (entity, items) in entity_lists(c) {
+pub fn flattened(c: &Config) -> Vec<u8> {
+    // Streamed entity by entity: a 10k-route config has ~50k entities, and a full `Value` tree
+    // of them would cost hundreds of MB for a moment.
+    fn kind<T: Serialize>(out: &mut Vec<u8>, first: &mut bool, entity: &str, items: &[T]) {
         if items.is_empty() {
-            continue;
+            return;
         }
-        let by_id: Map<String, Value> = items
-            .into_iter()
-            .map(|item| (item["id"].as_str().unwrap_or_default().to_string(), item))
-            .collect();
-        out.insert(entity.to_string(), Value::Object(by_id));
+        out.extend_from_slice(if *first { b"\"" } else { b",\"" });
+        *first = false;
+        out.extend_from_slice(entity.as_bytes());
+        out.extend_from_slice(b"\":{");
+        for (i, item) in items.iter().enumerate() {
+            let v = kong_entity(entity, item);
+            if i > 0 {
+                out.push(b',');
+            }
+            let id = v["id"].as_str().unwrap_or_default();
+            let _ = serde_json::to_writer(&mut *out, id);
+            out.push(b':');
+            let _ = serde_json::to_writer(&mut *out, &v);
+        }
+        out.push(b'}');
     }
-    Value::Object(out)
+    let mut out = Vec::with_capacity(4096);
+    let mut first = true;
+    out.push(b'{');
+    kind(&mut out, &mut first, "services", &c.services);
+    kind(&mut out, &mut first, "routes", &c.routes);
+    kind(&mut out, &mut first, "upstreams", &c.upstreams);
+    kind(&mut out, &mut first, "targets", &c.targets);
+    kind(&mut out, &mut first, "consumers", &c.consumers);
+    kind(&mut out, &mut first, "plugins", &c.plugins);
+    kind(&mut out, &mut first, "certificates", &c.certificates);
+    kind(&mut out, &mut first, "snis", &c.snis);
+    kind(&mut out, &mut first, "ca_certificates", &c.ca_certificates);
+    kind(&mut out, &mut first, "keyauth_credentials", &c.keyauth_credentials);
+    kind(&mut out, &mut first, "basicauth_credentials", &c.basicauth_credentials);
+    kind(&mut out, &mut first, "acls", &c.acls);
+    kind(&mut out, &mut first, "jwt_secrets", &c.jwt_secrets);
+    out.push(b'}');
+    out
 }
