@@ -118,7 +118,8 @@ pub async fn post_config(
     }
     let flatten = flag(&q, "flatten_errors");
     let control = Arc::clone(&s.control);
-    let loaded = tokio::task::spawn_blocking(move || control.load_with(source, render::flattened)).await;
+    let loaded =
+        tokio::task::spawn_blocking(move || control.load_with(source, render::flattened)).await;
     match loaded {
         Ok(Ok((done, body))) => {
             tracing::info!(

@@ -118,7 +118,11 @@ impl Control {
         written?;
         let rendered = rendered.map_err(|_| LoadError::Render)?;
         self.cell.store(snapshot.clone());
-        let loaded = Loaded { snapshot, parse_time, total_time: started.elapsed() };
+        let loaded = Loaded {
+            snapshot,
+            parse_time,
+            total_time: started.elapsed(),
+        };
         Ok((loaded, rendered))
     }
 }

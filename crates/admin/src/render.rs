@@ -2,7 +2,7 @@
 //! flavor-only route fields dropped when unset.
 
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use gatehouse_config::Config;
 
@@ -135,8 +135,18 @@ pub fn flattened(c: &Config) -> Vec<u8> {
     kind(&mut out, &mut first, "certificates", &c.certificates);
     kind(&mut out, &mut first, "snis", &c.snis);
     kind(&mut out, &mut first, "ca_certificates", &c.ca_certificates);
-    kind(&mut out, &mut first, "keyauth_credentials", &c.keyauth_credentials);
-    kind(&mut out, &mut first, "basicauth_credentials", &c.basicauth_credentials);
+    kind(
+        &mut out,
+        &mut first,
+        "keyauth_credentials",
+        &c.keyauth_credentials,
+    );
+    kind(
+        &mut out,
+        &mut first,
+        "basicauth_credentials",
+        &c.basicauth_credentials,
+    );
     kind(&mut out, &mut first, "acls", &c.acls);
     kind(&mut out, &mut first, "jwt_secrets", &c.jwt_secrets);
     out.push(b'}');

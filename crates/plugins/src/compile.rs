@@ -98,14 +98,7 @@ impl Plugins {
     /// The normalised config (Kong's defaults filled in) of an enabled plugin, as JSON.
     pub fn config_of(&self, id: Uuid) -> Option<Value> {
         let inst = self.instances.iter().find(|i| i.id == id)?;
-        match &inst.compiled {
-            Compiled::KeyAuth(c) => serde_json::to_value(&c.config).ok(),
-            Compiled::RateLimiting(c) => serde_json::to_value(&c.config).ok(),
-            Compiled::RequestTermination(c) => serde_json::to_value(&c.config).ok(),
-            Compiled::Acl(c) => serde_json::to_value(&c.config).ok(),
-            Compiled::IpRestriction(c) => serde_json::to_value(&c.config).ok(),
-            Compiled::NotImplemented(v) => Some(v.clone()),
-        }
+        inst.compiled.config_json()
     }
 
     /// Plugin names of a chain, in execution order (for tests and the debug API).
@@ -324,6 +317,23 @@ pub fn compile(config: &Config, store: &Arc<RateLimitStore>) -> Result<Plugins, 
             }
             Typed::Acl(c) => Compiled::Acl(plugins::acl::compile(c, &creds)),
             Typed::IpRestriction(c) => Compiled::IpRestriction(plugins::ip_restriction::compile(c)),
+            Typed::CorrelationId(c) => Compiled::CorrelationId(plugins::correlation_id::compile(c)),
+            Typed::Cors(c) => Compiled::Cors(plugins::cors::compile(c)),
+            Typed::RequestSizeLimiting(c) => {
+                Compiled::RequestSizeLimiting(plugins::request_size::compile(c))
+            }
+            Typed::BasicAuth(c) => Compiled::BasicAuth(plugins::basic_auth::compile(c, &creds)),
+            Typed::Jwt(c) => Compiled::Jwt(plugins::jwt::compile(c, &creds)),
+            Typed::RequestTransformer(c) => {
+                Compiled::RequestTransformer(plugins::request_transformer::compile(c))
+            }
+            Typed::ResponseTransformer(c) => {
+                Compiled::ResponseTransformer(plugins::response_transformer::compile(c))
+            }
+            Typed::Prometheus(c) => Compiled::Prometheus(Arc::new(c)),
+            Typed::HttpLog(c) => Compiled::HttpLog(Arc::new(c)),
+            Typed::FileLog(c) => Compiled::FileLog(Arc::new(c)),
+            Typed::OpenTelemetry(c) => Compiled::OpenTelemetry(Arc::new(c)),
             Typed::NotImplemented(v) => {
                 warn_not_implemented(&p.name);
                 not_implemented.push((p.id, p.name.clone()));

@@ -33,6 +33,16 @@ pub struct CredentialRt {
     pub password: String,
 }
 
+/// A jwt secret (`jwt_secrets` entity) with its key material decoded once per snapshot.
+pub struct JwtCredRt {
+    pub id: Uuid,
+    pub consumer: u32,
+    /// `X-Credential-Identifier`: Kong sends the secret's `key`.
+    pub key_header: HeaderValue,
+    pub algorithm: String,
+    pub(crate) key: crate::plugins::jwt_crypto::KeyMaterial,
+}
+
 /// All lookups the auth and ACL plugins need.
 #[derive(Default)]
 pub struct Credentials {
@@ -43,6 +53,8 @@ pub struct Credentials {
     pub keyauth_by_key: HashMap<Box<str>, u32>,
     pub basicauth: Vec<CredentialRt>,
     pub basicauth_by_username: HashMap<Box<str>, u32>,
+    pub jwt: Vec<JwtCredRt>,
+    pub jwt_by_key: HashMap<Box<str>, u32>,
     /// ACL group name → interned id.
     pub group_ids: HashMap<Box<str>, u32>,
 }
@@ -112,12 +124,51 @@ impl Credentials {
             c.basicauth.push(CredentialRt {
                 id: b.id,
                 consumer: ci,
-                id_header: header_value(&b.id.to_string()),
+                // Kong sends the credential's username as X-Credential-Identifier.
+                id_header: header_value(&b.username),
                 expired: false,
                 password: b.password.clone(),
             });
         }
+        for j in &config.jwt_secrets {
+            let Some(&ci) = c.consumer_by_id.get(&j.consumer) else {
+                continue;
+            };
+            let idx = c.jwt.len() as u32;
+            c.jwt_by_key.entry(j.key.as_str().into()).or_insert(idx);
+            c.jwt.push(JwtCredRt {
+                id: j.id,
+                consumer: ci,
+                key_header: header_value(&j.key),
+                algorithm: j.algorithm.clone(),
+                key: crate::plugins::jwt_crypto::KeyMaterial::build(
+                    &j.algorithm,
+                    j.secret.as_deref(),
+                    j.rsa_public_key.as_deref(),
+                ),
+            });
+        }
         c
+    }
+
+    /// The `X-Credential-Identifier` value of a credential.
+    pub fn identifier_header(&self, c: crate::ctx::CredentialRef) -> Option<&HeaderValue> {
+        use crate::ctx::CredentialRef::*;
+        match c {
+            KeyAuth(i) => self.keyauth.get(i as usize).map(|c| &c.id_header),
+            BasicAuth(i) => self.basicauth.get(i as usize).map(|c| &c.id_header),
+            Jwt(i) => self.jwt.get(i as usize).map(|c| &c.key_header),
+        }
+    }
+
+    /// The entity id of a credential (rate-limiting `limit_by = credential`).
+    pub fn credential_id(&self, c: crate::ctx::CredentialRef) -> Option<Uuid> {
+        use crate::ctx::CredentialRef::*;
+        match c {
+            KeyAuth(i) => self.keyauth.get(i as usize).map(|c| c.id),
+            BasicAuth(i) => self.basicauth.get(i as usize).map(|c| c.id),
+            Jwt(i) => self.jwt.get(i as usize).map(|c| c.id),
+        }
     }
 
     /// Kong's `load_consumer(x, by_username = true)`: by id when `x` is a UUID, else by

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use gatehouse_config::Protocol;
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use crate::plugins::rate_limiting::RlOutput;
 
@@ -41,6 +41,11 @@ pub struct RequestCtx<'a> {
     /// Wall clock in milliseconds since the epoch (rate-limiting windows). Set by
     /// [`RequestCtx::new`]; tests may override it.
     pub now_ms: i64,
+    /// Local address and connection facts for correlation-id's `tracker` generator
+    /// (nginx's `$server_addr`, `$connection`, `$connection_requests`).
+    pub server_addr: IpAddr,
+    pub connection: u64,
+    pub connection_requests: u64,
 }
 
 impl<'a> RequestCtx<'a> {
@@ -62,6 +67,9 @@ impl<'a> RequestCtx<'a> {
             host: "",
             port: 0,
             now_ms: now_ms(),
+            server_addr: UNSPECIFIED_IP,
+            connection: 0,
+            connection_requests: 0,
         }
     }
 }
@@ -78,6 +86,7 @@ pub fn now_ms() -> i64 {
 pub enum CredentialRef {
     KeyAuth(u32),
     BasicAuth(u32),
+    Jwt(u32),
 }
 
 /// Per-request plugin state; create one per request with [`PluginState::new`] (it is plain
@@ -91,12 +100,34 @@ pub struct PluginState {
     /// Set when a plugin rewrote the query string (key-auth `hide_credentials`): the proxy
     /// must send this instead of the original query (`Some("")` = no query).
     pub query_rewrite: Option<String>,
+    /// Set by request-transformer `replace.uri`: the proxy must send this path upstream
+    /// (instead of the route/service path computation) — Kong's `kong.service.request.set_path`.
+    pub path_rewrite: Option<String>,
+    /// Set by request-transformer `http_method`: the upstream request method.
+    pub method_rewrite: Option<Method>,
+    /// Set by request-transformer `replace.headers = host:…`: the upstream `Host` (must win
+    /// over the service host / preserve_host logic).
+    pub host_rewrite: Option<HeaderValue>,
+    /// correlation-id value of this request (also what Kong's log serializer records).
+    pub correlation_id: Option<HeaderValue>,
     /// A plugin ended the request in access.
     pub exited: bool,
     /// Config (instance index) resolved per chain entry in access; `NONE` = not applicable.
     pub(crate) resolved: [u32; MAX_CHAIN],
     pub(crate) resolved_len: u8,
     pub(crate) rl: RlOutput,
+    /// cors: the request's `Origin` (kept for header_filter) and whether a preflight was
+    /// answered or delegated (`kong.ctx.plugin.skip_response_headers`).
+    pub(crate) cors_origin: Option<HeaderValue>,
+    pub(crate) cors_skip: bool,
+    /// request-size-limiting: byte limit the proxy must enforce while reading a body without
+    /// (a valid) Content-Length.
+    pub(crate) body_limit: Option<u64>,
+    pub(crate) expect_continue: bool,
+    /// request-transformer: the (JSON) request body must be buffered and transformed.
+    pub(crate) request_body_transform: bool,
+    /// response-transformer: the response body must be buffered and transformed (JSON).
+    pub(crate) response_body_transform: bool,
 }
 
 impl PluginState {
@@ -111,6 +142,16 @@ impl PluginState {
             resolved: [NONE; MAX_CHAIN],
             resolved_len: 0,
             rl: RlOutput::default(),
+            path_rewrite: None,
+            method_rewrite: None,
+            host_rewrite: None,
+            correlation_id: None,
+            cors_origin: None,
+            cors_skip: false,
+            body_limit: None,
+            expect_continue: false,
+            response_body_transform: false,
+            request_body_transform: false,
         }
     }
 

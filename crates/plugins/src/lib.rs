@@ -11,6 +11,7 @@
 //! proxy or answer → `run_header_filter(status, &mut headers)` → send → `run_log`.
 #![forbid(unsafe_code)]
 
+mod api;
 mod compile;
 mod credentials;
 mod ctx;
@@ -21,14 +22,30 @@ mod respond;
 mod runtime;
 mod schema;
 
+pub use api::Observer;
 pub use compile::{compile, Chain, Plugins};
-pub use credentials::{ConsumerRt, CredentialRt, Credentials};
+pub use credentials::{ConsumerRt, CredentialRt, Credentials, JwtCredRt};
 pub use ctx::{now_ms, CredentialRef, Exit, PluginState, RequestCtx, MAX_CHAIN, UNSPECIFIED_IP};
 pub use error::{FieldError, PluginError, Seg};
 pub use plugins::acl::Config as AclConfig;
+pub use plugins::basic_auth::Config as BasicAuthConfig;
+pub use plugins::correlation_id::Config as CorrelationIdConfig;
+pub use plugins::cors::Config as CorsConfig;
 pub use plugins::ip_restriction::Config as IpRestrictionConfig;
+pub use plugins::jwt::Config as JwtConfig;
 pub use plugins::key_auth::Config as KeyAuthConfig;
+pub use plugins::observers::{
+    FileLogConfig, HttpLogConfig, OpenTelemetryConfig, PrometheusConfig, PropagationConfig,
+    QueueConfig,
+};
 pub use plugins::rate_limiting::{Config as RateLimitingConfig, RedisConfig};
+pub use plugins::request_size::Config as RequestSizeLimitingConfig;
 pub use plugins::request_termination::Config as RequestTerminationConfig;
+pub use plugins::request_transformer::{
+    transform_json_body as transform_request_json_body, Config as RequestTransformerConfig,
+};
+pub use plugins::response_transformer::{
+    transform_json_body as transform_response_json_body, Config as ResponseTransformerConfig,
+};
 pub use plugins::rl_store::RateLimitStore;
 pub use plugins::IMPLEMENTED;

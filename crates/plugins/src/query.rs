@@ -15,7 +15,7 @@ pub(crate) enum Arg<'a> {
     Many,
 }
 
-fn decode(s: &str) -> Cow<'_, str> {
+pub(crate) fn decode(s: &str) -> Cow<'_, str> {
     if !s.bytes().any(|b| b == b'%' || b == b'+') {
         return Cow::Borrowed(s);
     }

@@ -65,6 +65,9 @@ impl Plugins {
                 continue;
             }
             st.resolved[i] = idx;
+            if let Compiled::Cors(_) = &inst.compiled {
+                plugins::cors::collect(st, req);
+            }
             if st.exited {
                 continue; // collected, not executed
             }
@@ -90,13 +93,33 @@ impl Plugins {
             }
             Compiled::Acl(c) => plugins::acl::access(c, &self.creds, st, req),
             Compiled::IpRestriction(c) => plugins::ip_restriction::access(c, req),
-            Compiled::NotImplemented(_) => None,
+            Compiled::CorrelationId(c) => {
+                plugins::correlation_id::access(c, st, req);
+                None
+            }
+            Compiled::Cors(c) => plugins::cors::access(c, st, req),
+            Compiled::RequestSizeLimiting(c) => plugins::request_size::access(c, st, req),
+            Compiled::BasicAuth(c) => plugins::basic_auth::access(c, &self.creds, st, req),
+            Compiled::Jwt(c) => plugins::jwt::access(c, &self.creds, st, req),
+            Compiled::RequestTransformer(c) => {
+                plugins::request_transformer::access(c, st, req);
+                None
+            }
+            Compiled::ResponseTransformer(_)
+            | Compiled::Prometheus(_)
+            | Compiled::HttpLog(_)
+            | Compiled::FileLog(_)
+            | Compiled::OpenTelemetry(_)
+            | Compiled::NotImplemented(_) => None,
         }
     }
 
     /// Collected instances, in order (global base configs if access never ran, e.g. on a
     /// 404).
-    fn collected<'s>(&'s self, st: &'s PluginState) -> impl Iterator<Item = &'s Instance> + 's {
+    pub(crate) fn collected<'s>(
+        &'s self,
+        st: &'s PluginState,
+    ) -> impl Iterator<Item = &'s Instance> + 's {
         let from_access = st.resolved[..st.resolved_len as usize]
             .iter()
             .filter(|&&i| i != NONE)
@@ -124,10 +147,22 @@ impl Plugins {
         headers: &mut HeaderMap,
     ) {
         let _ = status;
+        let mut body = false;
         for inst in self.collected(st) {
-            if let Compiled::RateLimiting(c) = &inst.compiled {
-                plugins::rate_limiting::header_filter(c, st, headers);
+            match &inst.compiled {
+                Compiled::RateLimiting(c) => plugins::rate_limiting::header_filter(c, st, headers),
+                Compiled::CorrelationId(c) => {
+                    plugins::correlation_id::header_filter(c, st, headers)
+                }
+                Compiled::Cors(c) => plugins::cors::header_filter(c, st, headers),
+                Compiled::ResponseTransformer(c) => {
+                    body |= plugins::response_transformer::header_filter(c, headers)
+                }
+                _ => {}
             }
+        }
+        if body {
+            st.response_body_transform = true;
         }
     }
 

@@ -24,6 +24,9 @@ pub(crate) enum Ty {
     /// Array of non-empty strings.
     StrArray,
     Record(&'static [F]),
+    /// Map of string keys to non-empty string values (`type = "map"`); `check` applies to
+    /// each key.
+    StrMap,
 }
 
 /// A value check returning Kong's message on failure.
@@ -163,6 +166,31 @@ fn validate_value(v: &Value, f: &F, path: &mut Vec<Seg>, errs: &mut Vec<FieldErr
             };
         }
         Ty::Record(sub) => return validate_record(v, sub, path, errs),
+        Ty::StrMap => {
+            let Some(m) = v.as_object() else {
+                errs.push(FieldError::at(path, "expected a map"));
+                return Value::Null;
+            };
+            for (k, item) in m {
+                path.push(Seg::Key(k.clone()));
+                if let Some(c) = f.check {
+                    if let Err(msg) = c(&Value::String(k.clone())) {
+                        errs.push(FieldError::at(path, &msg));
+                    }
+                }
+                match item.as_str() {
+                    None => errs.push(FieldError::at(path, "expected a string")),
+                    Some("") => errs.push(FieldError::at(path, "length must be at least 1")),
+                    Some(_) => {}
+                }
+                path.pop();
+            }
+            return if errs.len() == before {
+                v.clone()
+            } else {
+                Value::Null
+            };
+        }
         _ => {}
     }
     if errs.len() == before {
@@ -215,6 +243,48 @@ pub(crate) fn header_name(v: &Value) -> Result<(), String> {
             "bad header name '{s}', allowed characters are A-Z, a-z, 0-9, '_', and '-'"
         ))
     }
+}
+
+/// `between = { lo, hi }` with Kong's message (integers printed without a fraction).
+pub(crate) fn between(v: &Value, lo: f64, hi: f64) -> Result<(), String> {
+    match v.as_f64() {
+        Some(n) if (lo..=hi).contains(&n) => Ok(()),
+        _ => Err(format!(
+            "value should be between {} and {}",
+            lua_num(lo),
+            lua_num(hi)
+        )),
+    }
+}
+
+/// A number as Lua's `tostring` prints it (`5`, `0.01`).
+pub(crate) fn lua_num(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// `typedefs.url`: luasocket's parse, then host and scheme present.
+pub(crate) fn url(v: &Value) -> Result<(), String> {
+    let s = v.as_str().unwrap_or("");
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return Err(if s.starts_with("//") {
+            "missing scheme in url".into()
+        } else {
+            "missing host in url".into()
+        });
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    if host.is_empty() {
+        return Err("missing host in url".into());
+    }
+    if scheme.is_empty() {
+        return Err("missing scheme in url".into());
+    }
+    Ok(())
 }
 
 /// `typedefs.path`: must start with `/`.

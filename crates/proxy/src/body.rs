@@ -100,12 +100,16 @@ impl Body for ProxyBody {
     }
 }
 
-/// A request body on its way upstream, recording when it was last read from and when it
-/// ended, so the request path can apply `write_timeout` while it streams and `read_timeout`
-/// only once it has been sent (Kong's timeouts are between successive operations).
-pub(crate) struct RequestBody {
-    body: Incoming,
-    progress: Option<Rc<Progress>>,
+/// A request body on its way upstream: streamed from the client (recording when it was last
+/// read from and when it ended, so the request path can apply `write_timeout` while it streams
+/// and `read_timeout` only once it has been sent — Kong's timeouts are between successive
+/// operations), or already buffered because a plugin had to see it.
+pub(crate) enum RequestBody {
+    Streamed {
+        body: Incoming,
+        progress: Option<Rc<Progress>>,
+    },
+    Buffered(Full<Bytes>),
 }
 
 /// Upload progress shared between the body (written by hyper) and the request path.
@@ -117,10 +121,10 @@ pub(crate) struct Progress {
 
 impl RequestBody {
     /// Bodies that are already complete (most GETs) are not tracked and cost nothing extra.
-    pub fn new(body: Incoming) -> (RequestBody, Option<Rc<Progress>>) {
+    pub fn streamed(body: Incoming) -> (RequestBody, Option<Rc<Progress>>) {
         if body.is_end_stream() {
             return (
-                RequestBody {
+                RequestBody::Streamed {
                     body,
                     progress: None,
                 },
@@ -129,7 +133,7 @@ impl RequestBody {
         }
         let progress = Rc::new(Progress::default());
         (
-            RequestBody {
+            RequestBody::Streamed {
                 body,
                 progress: Some(progress.clone()),
             },
@@ -143,25 +147,35 @@ impl Body for RequestBody {
     type Error = hyper::Error;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.body).poll_frame(cx);
-        if let (Poll::Ready(frame), Some(p)) = (&polled, &this.progress) {
-            p.last.set(Some(std::time::Instant::now()));
-            if frame.is_none() || this.body.is_end_stream() {
-                p.done.set(true);
+        match self.get_mut() {
+            RequestBody::Streamed { body, progress } => {
+                let polled = Pin::new(&mut *body).poll_frame(cx);
+                if let (Poll::Ready(frame), Some(p)) = (&polled, &progress) {
+                    p.last.set(Some(std::time::Instant::now()));
+                    if frame.is_none() || body.is_end_stream() {
+                        p.done.set(true);
+                    }
+                }
+                polled
             }
+            RequestBody::Buffered(b) => Pin::new(b).poll_frame(cx).map_err(|never| match never {}),
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        match self {
+            RequestBody::Streamed { body, .. } => body.is_end_stream(),
+            RequestBody::Buffered(b) => b.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        match self {
+            RequestBody::Streamed { body, .. } => body.size_hint(),
+            RequestBody::Buffered(b) => b.size_hint(),
+        }
     }
 }

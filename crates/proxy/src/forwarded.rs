@@ -18,6 +18,10 @@ static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Per-connection facts, rendered once per connection rather than per request.
 pub(crate) struct Peer {
+    /// Unique per connection (thread index in the high bits), for correlation-id `tracker`.
+    pub serial: u64,
+    /// Requests served on this connection so far.
+    pub requests: std::cell::Cell<u64>,
     pub addr: SocketAddr,
     pub local: SocketAddr,
     pub ip: IpAddr,
@@ -29,9 +33,17 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
-    pub fn new(peer: SocketAddr, local: SocketAddr, https: bool, trusted_ips: &[Cidr]) -> Peer {
+    pub fn new(
+        serial: u64,
+        peer: SocketAddr,
+        local: SocketAddr,
+        https: bool,
+        trusted_ips: &[Cidr],
+    ) -> Peer {
         let ip: IpAddr = peer.ip().to_canonical();
         Peer {
+            serial,
+            requests: std::cell::Cell::new(0),
             addr: peer,
             local,
             ip,

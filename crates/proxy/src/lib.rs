@@ -14,6 +14,7 @@ mod request;
 mod respond;
 mod server;
 mod snapshot;
+pub mod tls;
 
 pub use server::{Proxy, ProxyOptions};
 pub use snapshot::{BuildError, Snapshot, SnapshotCell};

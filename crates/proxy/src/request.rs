@@ -14,7 +14,8 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
-use hyper::body::Incoming;
+use http_body_util::Full;
+use hyper::body::{Body as _, Incoming};
 
 use gatehouse_config::Protocol;
 use gatehouse_plugins::{PluginState, RequestCtx};
@@ -59,6 +60,7 @@ pub(crate) async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
+    peer.requests.set(peer.requests.get() + 1);
     let snap = w.cell.load_full();
     let request_id = w.next_request_id();
     let mut st = PluginState::new(None, None);
@@ -164,6 +166,9 @@ async fn proxy(
             ctx.request_id = rid;
             ctx.host = host.split(':').next().unwrap_or(host);
             ctx.port = peer.local_port;
+            ctx.server_addr = peer.local.ip();
+            ctx.connection = peer.serial;
+            ctx.connection_requests = peer.requests.get();
             let plugins = &snap.plugins;
             if let Some(exit) = plugins
                 .run_rewrite(st, &mut ctx)
@@ -184,7 +189,10 @@ async fn proxy(
 
         let svc = &snap.services[service];
         upstream_uri.reserve(norm.len() + 32);
-        path::upstream_path(svc.path.as_deref(), norm, m.strip_len, &mut upstream_uri);
+        match &st.path_rewrite {
+            Some(p) => upstream_uri.push_str(p), // request-transformer `replace.uri`
+            None => path::upstream_path(svc.path.as_deref(), norm, m.strip_len, &mut upstream_uri),
+        }
         let query = match &st.query_rewrite {
             Some(q) => Some(q.as_str()).filter(|q| !q.is_empty()),
             None => parts.uri.query(),
@@ -226,8 +234,13 @@ async fn proxy(
     };
     parts.uri = Uri::from(pq);
     parts.version = Version::HTTP_11;
+    if let Some(m) = st.method_rewrite.take() {
+        parts.method = m;
+    }
     strip_hop_by_hop(&mut parts.headers);
-    if !route.preserve_host || !parts.headers.contains_key(header::HOST) {
+    if let Some(h) = st.host_rewrite.take() {
+        parts.headers.insert(header::HOST, h);
+    } else if !route.preserve_host || !parts.headers.contains_key(header::HOST) {
         if let Some(h) = &svc.host_header {
             parts.headers.insert(header::HOST, h.clone());
         }
@@ -237,7 +250,37 @@ async fn proxy(
             .headers
             .insert(X_KONG_REQUEST_ID.clone(), request_id.clone());
     }
-    let (body, upload) = RequestBody::new(body);
+    // A plugin that must see the whole body (request-transformer) or bound a chunked one
+    // (request-size-limiting) gets it buffered; everything else streams.
+    let needs_body = snap.plugins.needs_request_body(st);
+    let limit = snap.plugins.request_body_limit(st);
+    let (body, upload) = if needs_body || (limit.is_some() && !body.is_end_stream()) {
+        let bytes = match buffer(body, limit, svc.read_timeout).await {
+            Ok(b) => b,
+            Err(Buffering::TooLarge) => {
+                return Err(respond::plugin_exit(
+                    snap.plugins.request_body_too_large(st, rid),
+                    server_header,
+                ));
+            }
+            Err(Buffering::Failed) => {
+                return Err(respond::error(LocalError::BadRequest, rid, server_header))
+            }
+        };
+        let bytes = match needs_body
+            .then(|| snap.plugins.transform_request_body(st, &bytes))
+            .flatten()
+        {
+            Some(b) => Bytes::from(b),
+            None => bytes,
+        };
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        (RequestBody::Buffered(Full::new(bytes)), None)
+    } else {
+        RequestBody::streamed(body)
+    };
     let mut upstream_req = Request::from_parts(parts, body);
 
     // Connect (retrying on the next target), then send. A stale pooled connection that fails
@@ -311,6 +354,22 @@ async fn proxy(
         add_debug_headers(h, snap, &routed);
     }
     let body = UpstreamBody::new(body, w.pool.clone(), key, sender);
+    if snap.plugins.needs_response_body(st) {
+        // response-transformer edits the JSON body: buffer it (the connection goes back to the
+        // pool once read), then send the result with a fresh length.
+        let Ok(bytes) = buffer(body, None, svc.read_timeout).await else {
+            return Err(respond::error(LocalError::BadGateway, rid, server_header));
+        };
+        let bytes = snap
+            .plugins
+            .transform_response_body(st, &bytes)
+            .map_or(bytes, Bytes::from);
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Ok(Response::from_parts(
+            parts,
+            ProxyBody::Local(Full::new(bytes)),
+        ));
+    }
     Ok(Response::from_parts(parts, ProxyBody::Upstream(body)))
 }
 
@@ -344,6 +403,37 @@ async fn with_timeouts<F: std::future::Future>(
                     _ => return Err(()),
                 }
             }
+        }
+    }
+}
+
+enum Buffering {
+    TooLarge,
+    Failed,
+}
+
+/// Reads a whole body (at most `limit` bytes), each frame within `idle`.
+async fn buffer<B>(
+    mut body: B,
+    limit: Option<u64>,
+    idle: std::time::Duration,
+) -> Result<Bytes, Buffering>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    use http_body_util::BodyExt;
+    let mut out = bytes::BytesMut::new();
+    loop {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Ok(Some(Ok(f))) => f,
+            Ok(None) => return Ok(out.freeze()),
+            Ok(Some(Err(_))) | Err(_) => return Err(Buffering::Failed),
+        };
+        if let Ok(data) = frame.into_data() {
+            if limit.is_some_and(|l| (out.len() + data.len()) as u64 > l) {
+                return Err(Buffering::TooLarge);
+            }
+            out.extend_from_slice(&data);
         }
     }
 }

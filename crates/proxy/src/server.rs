@@ -74,9 +74,17 @@ pub(crate) struct Worker {
     /// This thread's router match cache (flushes itself when the router changes).
     pub match_cache: RefCell<MatchCache>,
     rng: Cell<u64>,
+    connections: Cell<u64>,
+    index: usize,
 }
 
 impl Worker {
+    pub fn next_connection_serial(&self) -> u64 {
+        let n = self.connections.get() + 1;
+        self.connections.set(n);
+        ((self.index as u64) << 48) | n
+    }
+
     /// A 32-hex-digit request id, like Kong's `X-Kong-Request-Id`.
     pub fn next_request_id(&self) -> HeaderValue {
         // xorshift64*: ids need to be unique-ish, not unpredictable.
@@ -223,6 +231,8 @@ fn run_thread(
             pool: Rc::new(Pool::default()),
             path_buf: RefCell::new(String::with_capacity(256)),
             rng: Cell::new(seed ^ ((index as u64 + 1) << 48) | 1),
+            connections: Cell::new(0),
+            index,
         });
         let mut accept_tasks = Vec::new();
         for (listener, https) in listeners {
@@ -277,7 +287,14 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().ok().or(local_addr).unwrap_or(peer_addr);
-        let peer = Rc::new(Peer::new(peer_addr, local, https, &worker.opts.trusted_ips));
+        let serial = worker.next_connection_serial();
+        let peer = Rc::new(Peer::new(
+            serial,
+            peer_addr,
+            local,
+            https,
+            &worker.opts.trusted_ips,
+        ));
         let (worker, mut shutdown, active) = (worker.clone(), shutdown.clone(), active.clone());
         active.fetch_add(1, Ordering::Relaxed);
         tokio::task::spawn_local(async move {

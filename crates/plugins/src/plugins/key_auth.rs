@@ -123,12 +123,8 @@ pub(crate) fn set_consumer(
         &X_CONSUMER_USERNAME,
         c.and_then(|c| c.username_header.as_ref()),
     );
-    let cred = match credential {
-        Some(CredentialRef::KeyAuth(i)) => creds.keyauth.get(i as usize),
-        Some(CredentialRef::BasicAuth(i)) => creds.basicauth.get(i as usize),
-        None => None,
-    };
-    set_or_clear(h, &X_CREDENTIAL_IDENTIFIER, cred.map(|c| &c.id_header));
+    let cred = credential.and_then(|c| creds.identifier_header(c));
+    set_or_clear(h, &X_CREDENTIAL_IDENTIFIER, cred);
     if credential.is_some() {
         h.remove(&X_ANONYMOUS_CONSUMER);
     } else {

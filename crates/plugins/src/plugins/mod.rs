@@ -2,11 +2,23 @@
 //! from a compiled instance to its handlers (a `match`, no trait objects or string lookups).
 
 pub(crate) mod acl;
+pub(crate) mod basic_auth;
+pub(crate) mod correlation_id;
+pub(crate) mod cors;
 pub(crate) mod ip_restriction;
+pub(crate) mod jwt;
+pub(crate) mod jwt_crypto;
 pub(crate) mod key_auth;
+pub(crate) mod observers;
 pub(crate) mod rate_limiting;
+pub(crate) mod request_size;
 pub(crate) mod request_termination;
+pub(crate) mod request_transformer;
+pub(crate) mod response_transformer;
 pub(crate) mod rl_store;
+pub(crate) mod transform;
+
+use std::sync::Arc;
 
 use gatehouse_config::Protocol;
 use serde_json::Value;
@@ -104,6 +116,17 @@ pub(crate) enum Compiled {
     RequestTermination(request_termination::Compiled),
     Acl(acl::Compiled),
     IpRestriction(ip_restriction::Compiled),
+    CorrelationId(correlation_id::Compiled),
+    Cors(cors::Compiled),
+    RequestSizeLimiting(request_size::Compiled),
+    BasicAuth(basic_auth::Compiled),
+    Jwt(jwt::Compiled),
+    RequestTransformer(request_transformer::Compiled),
+    ResponseTransformer(response_transformer::Compiled),
+    Prometheus(Arc<observers::PrometheusConfig>),
+    HttpLog(Arc<observers::HttpLogConfig>),
+    FileLog(Arc<observers::FileLogConfig>),
+    OpenTelemetry(Arc<observers::OpenTelemetryConfig>),
     /// A bundled plugin Gatehouse does not run yet: its raw config is kept, the runtime
     /// skips it.
     NotImplemented(Value),
@@ -117,7 +140,46 @@ pub(crate) enum Typed {
     RequestTermination(request_termination::Config),
     Acl(acl::Config),
     IpRestriction(ip_restriction::Config),
+    CorrelationId(correlation_id::Config),
+    Cors(cors::Config),
+    RequestSizeLimiting(request_size::Config),
+    BasicAuth(basic_auth::Config),
+    Jwt(jwt::Config),
+    RequestTransformer(request_transformer::Config),
+    ResponseTransformer(response_transformer::Config),
+    Prometheus(observers::PrometheusConfig),
+    HttpLog(observers::HttpLogConfig),
+    FileLog(observers::FileLogConfig),
+    OpenTelemetry(observers::OpenTelemetryConfig),
     NotImplemented(Value),
+}
+
+impl Compiled {
+    /// The normalised config as JSON (Kong's defaults filled in).
+    pub(crate) fn config_json(&self) -> Option<Value> {
+        fn j<T: serde::Serialize>(t: &T) -> Option<Value> {
+            serde_json::to_value(t).ok()
+        }
+        match self {
+            Compiled::KeyAuth(c) => j(&c.config),
+            Compiled::RateLimiting(c) => j(&c.config),
+            Compiled::RequestTermination(c) => j(&c.config),
+            Compiled::Acl(c) => j(&c.config),
+            Compiled::IpRestriction(c) => j(&c.config),
+            Compiled::CorrelationId(c) => j(&c.config),
+            Compiled::Cors(c) => j(&c.config),
+            Compiled::RequestSizeLimiting(c) => j(&c.config),
+            Compiled::BasicAuth(c) => j(&c.config),
+            Compiled::Jwt(c) => j(&c.config),
+            Compiled::RequestTransformer(c) => j(&c.config),
+            Compiled::ResponseTransformer(c) => j(&c.config),
+            Compiled::Prometheus(c) => j(&**c),
+            Compiled::HttpLog(c) => j(&**c),
+            Compiled::FileLog(c) => j(&**c),
+            Compiled::OpenTelemetry(c) => j(&**c),
+            Compiled::NotImplemented(v) => Some(v.clone()),
+        }
+    }
 }
 
 fn typed<T: serde::de::DeserializeOwned>(
@@ -172,6 +234,63 @@ pub(crate) fn validate(name: &str, config: &Value, errs: &mut Vec<FieldError>) -
             ip_restriction::check,
             errs,
         )?),
+        "correlation-id" => Typed::CorrelationId(typed(
+            config,
+            correlation_id::FIELDS,
+            correlation_id::check,
+            errs,
+        )?),
+        "cors" => Typed::Cors(typed(config, cors::FIELDS, cors::check, errs)?),
+        "request-size-limiting" => Typed::RequestSizeLimiting(typed(
+            config,
+            request_size::FIELDS,
+            request_size::check,
+            errs,
+        )?),
+        "basic-auth" => {
+            Typed::BasicAuth(typed(config, basic_auth::FIELDS, basic_auth::check, errs)?)
+        }
+        "jwt" => Typed::Jwt(typed(config, jwt::FIELDS, jwt::check, errs)?),
+        "request-transformer" => Typed::RequestTransformer(typed(
+            config,
+            request_transformer::FIELDS,
+            request_transformer::check,
+            errs,
+        )?),
+        "response-transformer" => Typed::ResponseTransformer(typed(
+            config,
+            response_transformer::FIELDS,
+            response_transformer::check,
+            errs,
+        )?),
+        "prometheus" => Typed::Prometheus(typed(
+            config,
+            observers::PROMETHEUS,
+            observers::no_check,
+            errs,
+        )?),
+        "http-log" => Typed::HttpLog(typed(
+            config,
+            observers::HTTP_LOG,
+            observers::check_http_log,
+            errs,
+        )?),
+        "file-log" => Typed::FileLog(typed(
+            config,
+            observers::FILE_LOG,
+            observers::no_check,
+            errs,
+        )?),
+        "opentelemetry" => {
+            let mut v = config.clone();
+            observers::normalize_otel(&mut v);
+            Typed::OpenTelemetry(typed(
+                &v,
+                observers::OPENTELEMETRY,
+                observers::check_otel,
+                errs,
+            )?)
+        }
         _ => {
             if !(config.is_object() || config.is_null()) {
                 errs.push(FieldError::key("config", "expected a record"));
@@ -189,6 +308,17 @@ pub const IMPLEMENTED: &[&str] = &[
     "request-termination",
     "acl",
     "ip-restriction",
+    "correlation-id",
+    "cors",
+    "request-size-limiting",
+    "basic-auth",
+    "jwt",
+    "request-transformer",
+    "response-transformer",
+    "prometheus",
+    "http-log",
+    "file-log",
+    "opentelemetry",
 ];
 
 /// Protocols a plugin accepts (`protocols` field of its schema).
@@ -202,7 +332,8 @@ pub(crate) fn allowed_protocols(name: &str) -> Option<&'static [Protocol]> {
         | "cors"
         | "correlation-id"
         | "request-size-limiting"
-        | "request-transformer"
+        | "jwt"
+        | "opentelemetry"
         | "response-transformer" => Some(HTTP_PROTOCOLS),
         "ip-restriction" => Some(&[
             Protocol::Http,

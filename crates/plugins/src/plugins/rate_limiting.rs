@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::rl_store::{Key, RateLimitStore};
-use crate::ctx::{CredentialRef, Exit, PluginState, RequestCtx};
+use crate::ctx::{Exit, PluginState, RequestCtx};
 use crate::error::FieldError;
 use crate::schema::{gt0, header_name, one_of, path, Ty, F};
 use crate::{respond, Plugins};
@@ -389,11 +389,7 @@ fn tagged_hash(tag: u8, bytes: &[u8]) -> u128 {
 }
 
 fn identifier(c: &Compiled, p: &Plugins, st: &PluginState, req: &RequestCtx<'_>) -> u128 {
-    let cred_id = |st: &PluginState| match st.credential {
-        Some(CredentialRef::KeyAuth(i)) => p.creds.keyauth.get(i as usize).map(|c| c.id),
-        Some(CredentialRef::BasicAuth(i)) => p.creds.basicauth.get(i as usize).map(|c| c.id),
-        None => None,
-    };
+    let cred_id = |st: &PluginState| st.credential.and_then(|c| p.creds.credential_id(c));
     let id = match c.limit_by {
         LimitBy::Consumer => st
             .consumer

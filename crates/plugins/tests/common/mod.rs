@@ -24,6 +24,9 @@ pub const BUNDLED: &[&str] = &[
     "request-transformer",
     "response-transformer",
     "http-log",
+    "file-log",
+    "opentelemetry",
+    "statsd",
 ];
 
 pub fn config(yaml: &str) -> Config {
@@ -86,6 +89,10 @@ impl Req {
         self.service = s;
         self
     }
+    pub fn method(mut self, m: &str) -> Req {
+        self.method = Method::from_bytes(m.as_bytes()).unwrap();
+        self
+    }
     pub fn at(mut self, ms: i64) -> Req {
         self.now_ms = Some(ms);
         self
@@ -115,7 +122,12 @@ impl Outcome {
     }
 }
 
-pub fn run(p: &Plugins, mut r: Req) -> Outcome {
+pub fn run(p: &Plugins, r: Req) -> Outcome {
+    run_resp(p, r, HeaderMap::new())
+}
+
+/// Like [`run`], with the upstream's response headers when no plugin exits.
+pub fn run_resp(p: &Plugins, mut r: Req, upstream_response: HeaderMap) -> Outcome {
     let mut st = PluginState::new(r.route, r.service);
     let exit = {
         let mut ctx = RequestCtx::new(&r.method, &r.path, &r.query, &mut r.headers, r.ip);
@@ -130,7 +142,7 @@ pub fn run(p: &Plugins, mut r: Req) -> Outcome {
     };
     let (status, mut response) = match &exit {
         Some(x) => (x.status, x.headers.clone()),
-        None => (StatusCode::OK, HeaderMap::new()),
+        None => (StatusCode::OK, upstream_response),
     };
     p.run_header_filter(&mut st, status, &mut response);
     p.run_log(&st, status);

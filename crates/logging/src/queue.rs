@@ -1,0 +1,267 @@
+//! Kong's plugin queue (`kong/tools/queue.lua`) as a bounded channel plus one shipper thread.
+//!
+//! Producers (proxy threads) call [`QueueSender::push`]: a non-blocking `try_send` into a
+//! `std::sync::mpsc::sync_channel(max_entries)` (lock-free in the common case). When the queue is
+//! full (or `max_bytes` would be exceeded) the *new* record is dropped and counted; Kong drops the
+//! oldest, which a producer cannot do without a lock, and both keep memory bounded.
+//!
+//! The shipper waits for a first record, coalesces up to `max_batch_size` records or until
+//! `max_coalescing_delay` passed since the first, and hands the batch to the [`Sink`]. A failed
+//! send is retried after `initial_retry_delay`, doubling up to `max_retry_delay`, until
+//! `max_retry_time` has passed since the first attempt; then the batch is dropped and counted.
+//! `concurrency_limit` = 1 (Kong's default: one batch in flight) is what is implemented; -1 is
+//! accepted and treated as 1.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::record::LogRecord;
+
+/// Kong's `queue` plugin settings (defaults as in Kong 3.x).
+#[derive(Clone, Debug)]
+pub struct QueueConfig {
+    pub max_batch_size: usize,
+    pub max_coalescing_delay: Duration,
+    pub max_entries: usize,
+    pub max_bytes: Option<usize>,
+    pub max_retry_time: Duration,
+    pub initial_retry_delay: Duration,
+    pub max_retry_delay: Duration,
+    pub concurrency_limit: i32,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            max_batch_size: 1,
+            max_coalescing_delay: Duration::from_secs(1),
+            max_entries: 10_000,
+            max_bytes: None,
+            max_retry_time: Duration::from_secs(60),
+            initial_retry_delay: Duration::from_millis(10),
+            max_retry_delay: Duration::from_secs(60),
+            concurrency_limit: 1,
+        }
+    }
+}
+
+/// Where batches go. Runs on the shipper thread only, so it may block (network, disk).
+pub trait Sink: Send + 'static {
+    /// Delivers one batch; `Err` makes the queue retry the same batch later.
+    fn send(&mut self, batch: &[LogRecord], single: bool) -> Result<(), String>;
+}
+
+/// Counters of one queue. `dropped` is an `Arc` so it can be handed to
+/// `gatehouse_metrics::Registry::register_external` directly.
+#[derive(Default)]
+pub struct QueueStats {
+    /// Records refused because the queue was full or over `max_bytes` (or shut down).
+    pub dropped: Arc<AtomicU64>,
+    /// Records in batches given up after `max_retry_time`.
+    pub failed: Arc<AtomicU64>,
+    /// Records delivered.
+    pub sent: Arc<AtomicU64>,
+    /// Send attempts that failed (each retry counts).
+    pub send_errors: Arc<AtomicU64>,
+    queued_bytes: AtomicU64,
+}
+
+/// The producer side; clone one per proxy thread (or per snapshot) and call [`push`](Self::push).
+#[derive(Clone)]
+pub struct QueueSender {
+    tx: SyncSender<(LogRecord, u32)>,
+    stats: Arc<QueueStats>,
+    max_bytes: u64,
+}
+
+impl QueueSender {
+    /// Enqueues without blocking; `false` (and `dropped` + 1) when full or shut down.
+    #[inline]
+    pub fn push(&self, rec: LogRecord) -> bool {
+        let size = if self.max_bytes == u64::MAX {
+            0
+        } else {
+            let size = rec.approx_size() as u64;
+            let before = self.stats.queued_bytes.fetch_add(size, Relaxed);
+            if before + size > self.max_bytes {
+                self.stats.queued_bytes.fetch_sub(size, Relaxed);
+                self.stats.dropped.fetch_add(1, Relaxed);
+                return false;
+            }
+            size
+        };
+        match self.tx.try_send((rec, size as u32)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                if size > 0 {
+                    self.stats.queued_bytes.fetch_sub(size, Relaxed);
+                }
+                self.stats.dropped.fetch_add(1, Relaxed);
+                false
+            }
+        }
+    }
+}
+
+/// A running queue: the sender, its stats and the shipper thread.
+pub struct Queue {
+    sender: QueueSender,
+    closing: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// How often an idle shipper checks for shutdown.
+const IDLE_POLL: Duration = Duration::from_millis(200);
+
+impl Queue {
+    /// Starts the shipper thread `gh-log-{name}`.
+    pub fn start(name: &str, cfg: QueueConfig, sink: impl Sink) -> std::io::Result<Queue> {
+        let (tx, rx) = mpsc::sync_channel(cfg.max_entries.max(1));
+        let stats = Arc::new(QueueStats::default());
+        let closing = Arc::new(AtomicBool::new(false));
+        let max_bytes = cfg.max_bytes.map_or(u64::MAX, |b| b as u64);
+        let shipper = Shipper {
+            cfg,
+            rx,
+            stats: stats.clone(),
+            closing: closing.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("gh-log-{name}"))
+            .spawn(move || shipper.run(sink))?;
+        Ok(Queue {
+            sender: QueueSender {
+                tx,
+                stats,
+                max_bytes,
+            },
+            closing,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn sender(&self) -> QueueSender {
+        self.sender.clone()
+    }
+
+    pub fn stats(&self) -> &Arc<QueueStats> {
+        &self.sender.stats
+    }
+
+    /// Stops accepting the wait for new batches, ships what is queued (with retries bounded by
+    /// `max_retry_time`) and joins the thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.closing.store(true, Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Shipper {
+    cfg: QueueConfig,
+    rx: Receiver<(LogRecord, u32)>,
+    stats: Arc<QueueStats>,
+    closing: Arc<AtomicBool>,
+}
+
+impl Shipper {
+    fn take(&self, batch: &mut Vec<LogRecord>, (rec, size): (LogRecord, u32)) {
+        if size > 0 {
+            self.stats.queued_bytes.fetch_sub(size as u64, Relaxed);
+        }
+        batch.push(rec);
+    }
+
+    fn run(self, mut sink: impl Sink) {
+        let max = self.cfg.max_batch_size.max(1);
+        let single = self.cfg.max_batch_size <= 1;
+        let mut batch = Vec::with_capacity(max.min(4096));
+        loop {
+            let first = match self.rx.recv_timeout(IDLE_POLL) {
+                Ok(x) => x,
+                Err(RecvTimeoutError::Timeout) if self.closing.load(Relaxed) => break,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            self.take(&mut batch, first);
+            let deadline = Instant::now() + self.cfg.max_coalescing_delay;
+            while batch.len() < max {
+                // Drain what is already there without syscalls, then wait for the rest.
+                match self.rx.try_recv() {
+                    Ok(x) => {
+                        self.take(&mut batch, x);
+                        continue;
+                    }
+                    Err(mpsc::TryRecvError::Disconnected) => break,
+                    Err(mpsc::TryRecvError::Empty) => {}
+                }
+                if self.closing.load(Relaxed) {
+                    break;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match self.rx.recv_timeout(left.min(IDLE_POLL)) {
+                    Ok(x) => self.take(&mut batch, x),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            self.ship(&mut sink, &batch, single);
+            batch.clear();
+        }
+        // Shutdown: ship what is left, in batches.
+        while let Ok(x) = self.rx.try_recv() {
+            self.take(&mut batch, x);
+            if batch.len() >= max {
+                self.ship(&mut sink, &batch, single);
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() {
+            self.ship(&mut sink, &batch, single);
+        }
+    }
+
+    fn ship(&self, sink: &mut impl Sink, batch: &[LogRecord], single: bool) {
+        let started = Instant::now();
+        let mut delay = self.cfg.initial_retry_delay;
+        loop {
+            match sink.send(batch, single) {
+                Ok(()) => {
+                    self.stats.sent.fetch_add(batch.len() as u64, Relaxed);
+                    return;
+                }
+                Err(e) => {
+                    self.stats.send_errors.fetch_add(1, Relaxed);
+                    if started.elapsed() + delay > self.cfg.max_retry_time {
+                        tracing::error!(
+                            entries = batch.len(),
+                            "log queue: could not send entries, giving up after max_retry_time: {e}"
+                        );
+                        self.stats.failed.fetch_add(batch.len() as u64, Relaxed);
+                        return;
+                    }
+                    tracing::warn!("log queue: send failed, retrying in {delay:?}: {e}");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(self.cfg.max_retry_delay);
+                }
+            }
+        }
+    }
+}
