@@ -60,6 +60,9 @@ impl Entry {
 #[derive(Default)]
 pub struct Chain {
     pub(crate) entries: Vec<Entry>,
+    /// Some config in the chain does I/O in access (rate-limiting `policy: redis`): the proxy
+    /// must call [`Plugins::run_access_async`].
+    pub(crate) needs_async: bool,
 }
 
 impl Chain {
@@ -288,7 +291,9 @@ pub fn compile(config: &Config, store: &Arc<RateLimitStore>) -> Result<Plugins, 
         let compiled = match t {
             Typed::KeyAuth(c) => Compiled::KeyAuth(plugins::key_auth::compile(c, &creds)),
             Typed::RateLimiting(c) => {
-                Compiled::RateLimiting(plugins::rate_limiting::compile(c, p.id, store.clone()))
+                let scope = (p.route, p.service);
+                let rl = plugins::rate_limiting::compile(c, p.id, scope, store.clone());
+                Compiled::RateLimiting(rl)
             }
             Typed::RequestTermination(c) => {
                 let mut rt = plugins::request_termination::compile(c);
@@ -390,11 +395,26 @@ pub fn compile(config: &Config, store: &Arc<RateLimitStore>) -> Result<Plugins, 
         .map(|&bi| &groups[bi])
         .filter(|g| !(g.by_route.is_empty() && g.by_service.is_empty() && g.unscoped.is_empty()))
         .collect();
-    let chain = |route: Option<usize>, service: Option<usize>| Chain {
-        entries: active
+    let is_async = |i: &u32| {
+        instances
+            .get(*i as usize)
+            .is_some_and(|inst: &Instance| inst.compiled.needs_async())
+    };
+    let chain = |route: Option<usize>, service: Option<usize>| {
+        let entries: Vec<Entry> = active
             .iter()
             .filter_map(|g| build_entry(g, route, service))
-            .collect(),
+            .collect();
+        let needs_async = entries.iter().any(|e| {
+            is_async(&e.base)
+                || e.by_consumer
+                    .as_ref()
+                    .is_some_and(|m| m.values().any(is_async))
+        });
+        Chain {
+            entries,
+            needs_async,
+        }
     };
     let route_chains = config
         .routes

@@ -8,11 +8,13 @@
 //! * header_filter / log — every collected plugin, also after an early exit.
 //!
 //! Everything here is synchronous and allocation-free by itself; the only allocations are
-//! the outputs (error bodies, new header values, map growth).
+//! the outputs (error bodies, new header values, map growth). The one exception is
+//! [`Plugins::run_access_async`], for chains with a plugin that does I/O in access
+//! (rate-limiting `policy: redis`); the proxy uses it only when [`Plugins::needs_async`].
 
 use http::{HeaderMap, StatusCode};
 
-use crate::compile::{proto_bit, Chain, Instance, Plugins};
+use crate::compile::{proto_bit, Chain, Entry, Instance, Plugins};
 use crate::ctx::{Exit, PluginState, RequestCtx, NONE};
 use crate::plugins::{self, Compiled};
 
@@ -44,6 +46,12 @@ impl Plugins {
         None
     }
 
+    /// Whether [`Plugins::run_access_async`] must be used for this request's chain (some
+    /// config does I/O in access: rate-limiting `policy: redis`).
+    pub fn needs_async(&self, st: &PluginState) -> bool {
+        self.chain_for(st.route, st.service).needs_async
+    }
+
     /// access: resolves and runs the chain; `Some(exit)` = answer with it (then still call
     /// `run_header_filter` on its headers and `run_log`).
     pub fn run_access(&self, st: &mut PluginState, req: &mut RequestCtx<'_>) -> Option<Exit> {
@@ -53,30 +61,74 @@ impl Plugins {
         let bit = proto_bit(req.protocol);
         let mut exit = None;
         for (i, e) in chain.entries.iter().take(n).enumerate() {
-            let idx = e.resolve(st.consumer);
-            st.resolved[i] = NONE;
-            if idx == NONE {
-                continue;
-            }
-            let Some(inst) = self.instances.get(idx as usize) else {
+            let Some(inst) = self.collect_one(i, e, bit, st, req) else {
                 continue;
             };
-            if inst.protocols & bit == 0 {
-                continue;
-            }
-            st.resolved[i] = idx;
-            if let Compiled::Cors(_) = &inst.compiled {
-                plugins::cors::collect(st, req);
-            }
-            if st.exited {
-                continue; // collected, not executed
-            }
             if let Some(x) = self.access_one(inst, st, req) {
                 st.exited = true;
                 exit = Some(x);
             }
         }
         exit
+    }
+
+    /// [`Plugins::run_access`] for chains where [`Plugins::needs_async`] holds: the same
+    /// collecting and early-exit rules, awaiting the plugins that do I/O.
+    pub async fn run_access_async(
+        &self,
+        st: &mut PluginState,
+        req: &mut RequestCtx<'_>,
+    ) -> Option<Exit> {
+        let chain = self.chain_for(st.route, st.service);
+        let n = chain.entries.len().min(st.resolved.len());
+        st.resolved_len = n as u8;
+        let bit = proto_bit(req.protocol);
+        let mut exit = None;
+        for (i, e) in chain.entries.iter().take(n).enumerate() {
+            let Some(inst) = self.collect_one(i, e, bit, st, req) else {
+                continue;
+            };
+            let x = match &inst.compiled {
+                Compiled::RateLimiting(c) if c.redis.is_some() => {
+                    plugins::rate_limiting::access_redis(c, self, st, req).await
+                }
+                _ => self.access_one(inst, st, req),
+            };
+            if let Some(x) = x {
+                st.exited = true;
+                exit = Some(x);
+            }
+        }
+        exit
+    }
+
+    /// Collects chain entry `i`: resolves its config for the current consumer and records
+    /// it; returns the instance to run, `None` when it does not apply or a plugin exited.
+    fn collect_one(
+        &self,
+        i: usize,
+        e: &Entry,
+        bit: u16,
+        st: &mut PluginState,
+        req: &mut RequestCtx<'_>,
+    ) -> Option<&Instance> {
+        let idx = e.resolve(st.consumer);
+        st.resolved[i] = NONE;
+        if idx == NONE {
+            return None;
+        }
+        let inst = self.instances.get(idx as usize)?;
+        if inst.protocols & bit == 0 {
+            return None;
+        }
+        st.resolved[i] = idx;
+        if let Compiled::Cors(_) = &inst.compiled {
+            plugins::cors::collect(st, req);
+        }
+        if st.exited {
+            return None; // collected, not executed
+        }
+        Some(inst)
     }
 
     fn access_one(

@@ -111,11 +111,13 @@ async fn proxy(
         .or_else(|| parts.uri.authority().map(|a| a.as_str()))
         .unwrap_or("");
 
-    // Normalise and route. The path buffer is reused across requests on this thread.
+    // Normalise and route. The path buffer is reused across requests on this thread: taken out
+    // of its cell and put back below, since access may await (redis) and a RefCell borrow
+    // held across an await would collide with the thread's next request.
     let mut upstream_uri = String::new();
     let (routed, debug) = {
-        let mut scratch = w.path_buf.borrow_mut();
-        let norm = &mut *scratch;
+        let mut scratch = w.path_buf.take();
+        let norm = &mut scratch;
         norm.clear();
         if path::normalize(parts.uri.path(), norm).is_err() {
             return Err(respond::error(LocalError::BadRequest, rid, server_header));
@@ -170,10 +172,13 @@ async fn proxy(
             ctx.connection = peer.serial;
             ctx.connection_requests = peer.requests.get();
             let plugins = &snap.plugins;
-            if let Some(exit) = plugins
-                .run_rewrite(st, &mut ctx)
-                .or_else(|| plugins.run_access(st, &mut ctx))
-            {
+            let exit = match plugins.run_rewrite(st, &mut ctx) {
+                Some(exit) => Some(exit),
+                // rate-limiting `policy: redis` waits on redis in access.
+                None if plugins.needs_async(st) => plugins.run_access_async(st, &mut ctx).await,
+                None => plugins.run_access(st, &mut ctx),
+            };
+            if let Some(exit) = exit {
                 return Err(respond::plugin_exit(exit, server_header));
             }
         }
@@ -210,6 +215,8 @@ async fn proxy(
         }
         let debug =
             w.opts.allow_debug_header && parts.headers.get(&KONG_DEBUG).is_some_and(|v| v == "1");
+        // Room for what we add (X-Forwarded-*, X-Real-IP, request id): one growth at most.
+        parts.headers.reserve(12);
         forwarded::apply(
             &mut parts.headers,
             peer,
@@ -217,6 +224,7 @@ async fn proxy(
             parts.uri.path(),
             m.prefix(norm).unwrap_or(""),
         );
+        w.path_buf.replace(scratch); // error paths above just drop it
         (
             Routed {
                 route: m.route,
@@ -340,6 +348,7 @@ async fn proxy(
     let upstream_latency = ms_since(sent_at);
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
+    parts.headers.reserve(8);
     let h = &mut parts.headers;
     if w.opts.headers.upstream_latency {
         h.insert(X_KONG_UPSTREAM_LATENCY.clone(), upstream_latency);
@@ -482,9 +491,28 @@ fn add_debug_headers(h: &mut HeaderMap, snap: &Snapshot, routed: &Routed) {
     }
 }
 
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    // Standard names compare as enum tags; only the two custom ones compare bytes.
+    name == header::CONNECTION
+        || name == header::TE
+        || name == header::TRAILER
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == header::PROXY_AUTHENTICATE
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+}
+
 /// RFC 9110 7.6.1: connection-specific headers are never forwarded, including those the
-/// `Connection` header names.
+/// `Connection` header names. One scan of the names first: most messages carry none, and a
+/// scan is far cheaper than eight hashed removals.
 fn strip_hop_by_hop(h: &mut HeaderMap) {
+    if !h.keys().any(is_hop_by_hop) {
+        return;
+    }
     if let Some(conn) = h.get(header::CONNECTION).cloned() {
         if let Ok(list) = conn.to_str() {
             for name in list.split(',') {
@@ -494,25 +522,40 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
                 }
             }
         }
-        h.remove(header::CONNECTION);
     }
     for name in [
+        header::CONNECTION,
         header::TE,
         header::TRAILER,
         header::TRANSFER_ENCODING,
         header::UPGRADE,
         header::PROXY_AUTHENTICATE,
+        KEEP_ALIVE.clone(),
+        PROXY_CONNECTION.clone(),
     ] {
         h.remove(name);
     }
-    h.remove("keep-alive");
-    h.remove("proxy-connection");
+}
+
+/// Milliseconds as a header value; small values (nearly all latencies) come from a table
+/// built once, so the common case allocates nothing.
+fn ms_value(ms: u128) -> HeaderValue {
+    static SMALL: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
+    let table = SMALL.get_or_init(|| {
+        (0..1000u32)
+            .map(|n| HeaderValue::from_static(Box::leak(n.to_string().into_boxed_str())))
+            .collect()
+    });
+    match table.get(ms as usize) {
+        Some(v) => v.clone(),
+        None => HeaderValue::from(ms as u64),
+    }
 }
 
 fn ms_since(t: Instant) -> HeaderValue {
-    HeaderValue::from(t.elapsed().as_millis() as u64)
+    ms_value(t.elapsed().as_millis())
 }
 
 fn ms_between(a: Instant, b: Instant) -> HeaderValue {
-    HeaderValue::from(b.saturating_duration_since(a).as_millis() as u64)
+    ms_value(b.saturating_duration_since(a).as_millis())
 }

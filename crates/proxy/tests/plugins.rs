@@ -224,3 +224,62 @@ fn invalid_plugin_config_is_a_config_error() {
     );
     assert!(err.is_err_and(|e| e.to_string().contains("minute")));
 }
+
+/// A throwaway `redis-server` on an ephemeral port, killed on drop (CI installs it).
+struct RedisServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        use std::time::{Duration, Instant};
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("ephemeral port")
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run `redis-server` ({e}): install it (apt-get install redis-server)")
+            });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        RedisServer { child, port }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn rate_limiting_redis_counts_and_answers_429() {
+    let redis = RedisServer::start();
+    let up = Upstream::start("a");
+    let plugin = format!(
+        "    - name: rate-limiting\n      config:\n        hour: 2\n        limit_by: ip\n        \
+         policy: redis\n        redis:\n          host: 127.0.0.1\n          port: {}",
+        redis.port
+    );
+    let gw = Gateway::start(&config(&up, &plugin, ""));
+    for remaining in ["1", "0"] {
+        let r = get(gw.addr, "/", &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.header("x-ratelimit-remaining-hour"), Some(remaining));
+    }
+    let r = get(gw.addr, "/", &[]);
+    assert_eq!(r.status, 429);
+    assert_eq!(r.json()["message"], "API rate limit exceeded");
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(up.hits(), 2);
+}

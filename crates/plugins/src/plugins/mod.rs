@@ -15,6 +15,7 @@ pub(crate) mod request_size;
 pub(crate) mod request_termination;
 pub(crate) mod request_transformer;
 pub(crate) mod response_transformer;
+pub(crate) mod rl_redis;
 pub(crate) mod rl_store;
 pub(crate) mod transform;
 
@@ -155,6 +156,11 @@ pub(crate) enum Typed {
 }
 
 impl Compiled {
+    /// Whether access does I/O (rate-limiting with `policy: redis`).
+    pub(crate) fn needs_async(&self) -> bool {
+        matches!(self, Compiled::RateLimiting(c) if c.redis.is_some())
+    }
+
     /// The normalised config as JSON (Kong's defaults filled in).
     pub(crate) fn config_json(&self) -> Option<Value> {
         fn j<T: serde::Serialize>(t: &T) -> Option<Value> {

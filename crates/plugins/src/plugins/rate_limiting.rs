@@ -4,8 +4,11 @@
 //! identifier is missing).
 //!
 //! Policy `local` counts in [`RateLimitStore`] (atomic increment-then-check, see there).
-//! Policy `redis` validates with Kong's schema but is counted locally for now (one warning
-//! per plugin at compile time), which keeps limiting per node rather than failing open.
+//! Policy `redis` counts in redis under Kong's keys
+//! (`ratelimit:<route_id>:<service_id>:<identifier>:<period_start>:<period>`) through
+//! [`super::rl_redis`]; that needs I/O, so it runs only in [`access_redis`], which the proxy
+//! awaits when [`crate::Plugins::needs_async`] says so (the synchronous [`access`] counts such
+//! a config locally). Both policies decide with the same rule in [`decide`].
 //! Headers are computed in access and written in header_filter from fixed-size per-request
 //! state: limit values are prebuilt per config, small numbers come from a shared table, so
 //! the usual request formats nothing.
@@ -18,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use super::rl_redis::{Redis, Window};
 use super::rl_store::{Key, RateLimitStore};
 use crate::ctx::{Exit, PluginState, RequestCtx};
 use crate::error::FieldError;
@@ -330,12 +334,34 @@ pub(crate) struct Compiled {
     limits: Vec<(u8, f64, HeaderValue)>,
     error_status: StatusCode,
     store: Arc<RateLimitStore>,
+    /// `policy: redis`: the shared connection (or synced counters).
+    pub(crate) redis: Option<Redis>,
+    /// `ratelimit:<route_id>:<service_id>:` — the plugin's own scope, as Kong keys it.
+    key_prefix: String,
 }
 
-pub(crate) fn compile(config: Config, id: Uuid, store: Arc<RateLimitStore>) -> Compiled {
-    if config.policy == "redis" {
-        tracing::warn!(plugin = %id, "rate-limiting: policy redis is not implemented yet; counting per node (local)");
-    }
+/// Compiles one rate-limiting entity; `route`/`service` are the entity's own scope (Kong's
+/// `conf.route_id`/`conf.service_id`, part of the redis keys).
+pub(crate) fn compile(
+    config: Config,
+    id: Uuid,
+    scope: (Option<Uuid>, Option<Uuid>),
+    store: Arc<RateLimitStore>,
+) -> Compiled {
+    let redis = if config.policy == "redis" {
+        let r = store.redis.get(&config.redis, config.sync_rate);
+        if r.is_none() {
+            tracing::warn!(plugin = %id, "rate-limiting: redis unavailable; counting per node (local)");
+        }
+        r
+    } else {
+        None
+    };
+    let key_prefix = format!(
+        "ratelimit:{}:{}:",
+        scope.0.unwrap_or(Uuid::nil()),
+        scope.1.unwrap_or(Uuid::nil())
+    );
     let limit_by = match config.limit_by.as_str() {
         "credential" => LimitBy::Credential,
         "ip" => LimitBy::Ip,
@@ -364,6 +390,8 @@ pub(crate) fn compile(config: Config, id: Uuid, store: Arc<RateLimitStore>) -> C
         limits,
         error_status,
         store,
+        redis,
+        key_prefix,
     }
 }
 
@@ -388,7 +416,44 @@ fn tagged_hash(tag: u8, bytes: &[u8]) -> u128 {
     (u128::from(a.finish()) << 64) | u128::from(b.finish())
 }
 
-fn identifier(c: &Compiled, p: &Plugins, st: &PluginState, req: &RequestCtx<'_>) -> u128 {
+/// Who is counted (Kong's `get_identifier`).
+enum Ident<'r> {
+    Id(Uuid),
+    Header(&'r [u8]),
+    Path(&'r str),
+    Ip(std::net::IpAddr),
+}
+
+impl Ident<'_> {
+    /// Fixed-size key of the local store.
+    fn local(&self) -> u128 {
+        match self {
+            Ident::Id(u) => u.as_u128(),
+            Ident::Header(b) => tagged_hash(1, b),
+            Ident::Path(p) => tagged_hash(2, p.as_bytes()),
+            Ident::Ip(std::net::IpAddr::V4(v4)) => u128::from(v4.to_ipv6_mapped()),
+            Ident::Ip(std::net::IpAddr::V6(v6)) => u128::from(*v6),
+        }
+    }
+
+    /// Kong's identifier string, for redis keys.
+    fn write(&self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        let _ = match self {
+            Ident::Id(u) => write!(out, "{u}"),
+            Ident::Header(b) => out.write_all(b),
+            Ident::Path(p) => out.write_all(p.as_bytes()),
+            Ident::Ip(ip) => write!(out, "{ip}"),
+        };
+    }
+}
+
+fn identifier<'r>(
+    c: &Compiled,
+    p: &Plugins,
+    st: &PluginState,
+    req: &'r RequestCtx<'_>,
+) -> Ident<'r> {
     let cred_id = |st: &PluginState| st.credential.and_then(|c| p.creds.credential_id(c));
     let id = match c.limit_by {
         LimitBy::Consumer => st
@@ -396,25 +461,37 @@ fn identifier(c: &Compiled, p: &Plugins, st: &PluginState, req: &RequestCtx<'_>)
             .and_then(|i| p.creds.consumers.get(i as usize))
             .map(|c| c.id)
             .or_else(|| cred_id(st))
-            .map(|u| u.as_u128()),
-        LimitBy::Credential => cred_id(st).map(|u| u.as_u128()),
+            .map(Ident::Id),
+        LimitBy::Credential => cred_id(st).map(Ident::Id),
         LimitBy::Service => st
             .service
             .and_then(|s| p.service_ids.get(s))
-            .map(|id| id.as_u128()),
+            .map(|id| Ident::Id(*id)),
         LimitBy::Header => c
             .header
             .as_ref()
             .and_then(|h| req.headers.get(h))
-            .map(|v| tagged_hash(1, v.as_bytes())),
-        LimitBy::Path => (c.config.path.as_deref() == Some(req.path))
-            .then(|| tagged_hash(2, req.path.as_bytes())),
+            .map(|v| Ident::Header(v.as_bytes())),
+        LimitBy::Path => {
+            (c.config.path.as_deref() == Some(req.path)).then_some(Ident::Path(req.path))
+        }
         LimitBy::Ip => None,
     };
-    id.unwrap_or(match req.client_ip {
-        std::net::IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
-        std::net::IpAddr::V6(v6) => u128::from(v6),
-    })
+    id.unwrap_or(Ident::Ip(req.client_ip))
+}
+
+/// Counts per period index after this request's increment (`None` = no such limit).
+type Counts = [Option<u64>; 6];
+
+/// The first window (shortest first) this request exceeds, given the counts after its
+/// increment: admitted while `count - 1 < limit`.
+fn stop_of(c: &Compiled, after: &Counts) -> Option<u8> {
+    c.limits
+        .iter()
+        .find(|&&(pi, limit, _)| {
+            after[pi as usize].is_some_and(|a| limit - (a.saturating_sub(1)) as f64 <= 0.0)
+        })
+        .map(|&(pi, _, _)| pi)
 }
 
 pub(crate) fn access(
@@ -423,32 +500,96 @@ pub(crate) fn access(
     st: &mut PluginState,
     req: &mut RequestCtx<'_>,
 ) -> Option<Exit> {
-    let ident = identifier(c, p, st, req);
+    let ident = identifier(c, p, st, req).local();
     let now = req.now_ms;
     let mut keys = [None::<Key>; 6];
-    let mut usage = [0f64; 6]; // usage before this request
-    let mut stop: Option<u8> = None;
-    for &(pi, limit, _) in &c.limits {
+    let mut after: Counts = [None; 6];
+    for &(pi, _, _) in &c.limits {
         let key = Key {
             plugin: c.plugin,
             period: pi,
             start: period_start(PERIODS[pi as usize], now),
             ident,
         };
-        let after = c.store.incr(key, now);
+        after[pi as usize] = Some(c.store.incr(key, now));
         keys[pi as usize] = Some(key);
-        usage[pi as usize] = (after - 1) as f64;
-        if limit - (after - 1) as f64 <= 0.0 && stop.is_none() {
-            stop = Some(pi);
-        }
     }
-    if let Some(s) = stop {
+    if stop_of(c, &after).is_some() {
         // Refused: this request does not count against any window.
         for k in keys.iter().flatten() {
             c.store.decr(*k);
         }
-        let _ = s;
     }
+    decide(c, st, req, &after)
+}
+
+/// access with `policy: redis`: one redis round trip (or the synced local counters).
+pub(crate) async fn access_redis(
+    c: &Compiled,
+    p: &Plugins,
+    st: &mut PluginState,
+    req: &mut RequestCtx<'_>,
+) -> Option<Exit> {
+    let Some(redis) = &c.redis else {
+        return access(c, p, st, req);
+    };
+    let now = req.now_ms;
+    let windows: Vec<Window> = {
+        let ident = identifier(c, p, st, req);
+        c.limits
+            .iter()
+            .map(|&(pi, limit, _)| {
+                let i = pi as usize;
+                let start = period_start(PERIODS[i], now);
+                let mut key = Vec::with_capacity(c.key_prefix.len() + 64);
+                key.extend_from_slice(c.key_prefix.as_bytes());
+                ident.write(&mut key);
+                key.extend_from_slice(format!(":{start}:{}", NAMES[i]).as_bytes());
+                Window {
+                    key,
+                    ttl: EXPIRATION[i],
+                    limit,
+                    ends_ms: start + EXPIRATION[i] * 1000,
+                }
+            })
+            .collect()
+    };
+    match redis.count(&windows).await {
+        Ok(counts) => {
+            let mut after: Counts = [None; 6];
+            for (&(pi, _, _), n) in c.limits.iter().zip(counts) {
+                after[pi as usize] = Some(u64::try_from(n).unwrap_or(0));
+            }
+            decide(c, st, req, &after)
+        }
+        Err(e) if c.config.fault_tolerant => {
+            tracing::warn!(
+                "rate-limiting: redis failed, request let through (fault_tolerant): {e}"
+            );
+            None
+        }
+        Err(e) => {
+            tracing::error!("rate-limiting: redis failed: {e}");
+            Some(respond::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "An unexpected error occurred",
+                req.request_id,
+            ))
+        }
+    }
+}
+
+/// Headers and answer from the counts after this request's increment.
+fn decide(
+    c: &Compiled,
+    st: &mut PluginState,
+    req: &RequestCtx<'_>,
+    after: &Counts,
+) -> Option<Exit> {
+    let now = req.now_ms;
+    let stop = stop_of(c, after);
+    // usage before this request
+    let usage = |i: usize| after[i].map_or(0.0, |a| a.saturating_sub(1) as f64);
     if !c.config.hide_client_headers {
         let mut out = RlOutput {
             set: true,
@@ -458,7 +599,7 @@ pub(crate) fn access(
         let mut best: Option<(f64, i64)> = None;
         for &(pi, limit, _) in &c.limits {
             let i = pi as usize;
-            let mut rem = limit - usage[i];
+            let mut rem = limit - usage(i);
             if stop.is_none() || stop == Some(pi) {
                 rem -= 1.0;
             }

@@ -1,5 +1,5 @@
-//! Counters of the rate-limiting `local` policy, per node, shared by all proxy threads and
-//! kept *outside* the per-snapshot chains (an `Arc<RateLimitStore>` handed to every
+//! Counters of the rate-limiting `local` policy (and the `redis` policy's connections), per
+//! node, shared by all proxy threads and kept *outside* the per-snapshot chains (an `Arc<RateLimitStore>` handed to every
 //! [`crate::compile`]) so a config reload does not reset them: the key starts with the plugin
 //! id, which is stable across reloads.
 //!
@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::rate_limiting::{period_start, PERIODS};
+use super::rl_redis::Registry;
 
 const SHARDS: usize = 64;
 
@@ -76,6 +77,8 @@ struct Shard {
 /// [`crate::compile`].
 pub struct RateLimitStore {
     shards: Box<[RwLock<Shard>]>,
+    /// Connections of the `redis` policy, per redis config (see [`super::rl_redis`]).
+    pub(crate) redis: Registry,
 }
 
 impl Default for RateLimitStore {
@@ -89,6 +92,7 @@ impl Default for RateLimitStore {
                     })
                 })
                 .collect(),
+            redis: Registry::default(),
         }
     }
 }
