@@ -14,6 +14,7 @@ use gatehouse_config::{
 };
 use gatehouse_plugins::{PluginError, Seg};
 use gatehouse_proxy::{BuildError, Snapshot, SnapshotCell};
+use gatehouse_router::RouterError;
 use gatehouse_store::{Store, StoreError};
 
 use crate::render;
@@ -138,13 +139,54 @@ pub fn build(
     let plugins_input = serde_json::json!({
         "plugins": config.plugins.iter().map(|p| render::kong_entity("plugins", p)).collect::<Vec<_>>(),
     });
+    // Only the expressions flavor can fail in the router after validation (expressions are
+    // compiled there); keep what is needed to report it against the route.
+    let routes_input = (flavor == RouterFlavor::Expressions).then(|| {
+        serde_json::json!({
+            "routes": config.routes.iter().map(|r| render::kong_entity("routes", r)).collect::<Vec<_>>(),
+        })
+    });
     match Snapshot::build_from(config, hash, flavor, previous) {
         Ok(s) => Ok(s),
         Err(BuildError::Plugins(e)) => {
             Err(LoadError::Invalid(plugin_config_error(&e, &plugins_input)))
         }
+        Err(BuildError::Router(RouterError::Expression {
+            route,
+            field,
+            error,
+        })) if routes_input.is_some() => {
+            let input = routes_input.unwrap_or_default();
+            Err(LoadError::Invalid(route_config_error(
+                &input,
+                &route,
+                field,
+                &error.to_string(),
+            )))
+        }
         Err(e) => Err(LoadError::Build(e)),
     }
+}
+
+/// A router compile error in Kong's shape: `routes → <index> → expression: "<message>"`.
+fn route_config_error(
+    input: &serde_json::Value,
+    route: &str,
+    field: &str,
+    message: &str,
+) -> ConfigError {
+    let index = input["routes"]
+        .as_array()
+        .and_then(|rs| {
+            rs.iter()
+                .position(|r| r["name"] == route || r["id"] == route)
+        })
+        .unwrap_or(0);
+    let mut tree = ErrTree::default();
+    tree.child(ErrKey::name("routes"))
+        .child(ErrKey::Idx(index + 1))
+        .set(ErrKey::name(field), message.to_string());
+    ConfigError::from_tree(&tree, input)
 }
 
 fn plugin_config_error(e: &PluginError, input: &serde_json::Value) -> ConfigError {

@@ -261,3 +261,25 @@ fn debug_explain_on_the_admin_api() {
         format!("http://127.0.0.1:{}/status", node.status.port())
     );
 }
+
+#[test]
+fn a_bad_expression_is_a_config_error_naming_route_field_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("expr.yml");
+    std::fs::write(
+        &file,
+        "_format_version: \"3.0\"\nservices:\n- name: s\n  url: http://127.0.0.1:1\n  routes:\n  - name: broken\n    expression: 'http.path == \"/a\" && http.nope == \"x\"'\n",
+    )
+    .unwrap();
+    let out = run(
+        &["config", "parse", file.to_str().unwrap()],
+        &[("KONG_ROUTER_FLAVOR", "expressions")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken") && err.contains("expression"),
+        "{err}"
+    );
+    assert!(err.contains("column"), "position given: {err}");
+}
