@@ -49,3 +49,4 @@ pub use plugins::response_transformer::{
 };
 pub use plugins::rl_store::RateLimitStore;
 pub use plugins::IMPLEMENTED;
+pub use respond::{kong_error, kong_exit};

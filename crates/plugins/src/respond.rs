@@ -72,3 +72,14 @@ pub(crate) fn exit(status: StatusCode, content_type: Option<&HeaderValue>, body:
         body,
     }
 }
+
+/// `kong.response.error(status, message)` for answers the gateway itself gives (404, 502, …),
+/// so the proxy and the plugins render Kong's bodies in one place.
+pub fn kong_error(status: StatusCode, message: &str, request_id: &str) -> Exit {
+    error(status, message, request_id)
+}
+
+/// `kong.response.exit(status, {message = …})`: JSON without `request_id`.
+pub fn kong_exit(status: StatusCode, message: &str) -> Exit {
+    exit(status, Some(&JSON), message_body(message))
+}

@@ -5,7 +5,7 @@
 //! same headers.
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, SERVER};
+use http::header::{CONTENT_LENGTH, SERVER};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
@@ -49,31 +49,13 @@ impl LocalError {
     }
 }
 
-fn json_escape_into(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-}
-
 /// `kong.response.error`: `{"message":…,"request_id":…}`.
 pub(crate) fn error(e: LocalError, request_id: &str, server_header: bool) -> Response<ProxyBody> {
     let (status, message) = e.status_and_message();
-    let mut body = String::with_capacity(64 + message.len() + request_id.len());
-    body.push_str("{\"message\":\"");
-    json_escape_into(&mut body, message);
-    if request_id.is_empty() {
-        body.push_str("\"}");
-    } else {
-        body.push_str("\",\"request_id\":\"");
-        json_escape_into(&mut body, request_id);
-        body.push_str("\"}");
-    }
-    json(status, body, server_header)
+    plugin_exit(
+        gatehouse_plugins::kong_error(status, message, request_id),
+        server_header,
+    )
 }
 
 /// `kong.response.exit(status, {message = …})`: no `request_id`.
@@ -82,27 +64,7 @@ pub(crate) fn exit_message(
     message: &str,
     server_header: bool,
 ) -> Response<ProxyBody> {
-    let mut body = String::with_capacity(16 + message.len());
-    body.push_str("{\"message\":\"");
-    json_escape_into(&mut body, message);
-    body.push_str("\"}");
-    json(status, body, server_header)
-}
-
-fn json(status: StatusCode, body: String, server_header: bool) -> Response<ProxyBody> {
-    let len = body.len();
-    let mut resp = Response::new(ProxyBody::Local(Full::new(Bytes::from(body))));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    h.insert(CONTENT_LENGTH, HeaderValue::from(len));
-    if server_header {
-        h.insert(SERVER, HeaderValue::from_static(SERVER_TOKEN));
-    }
-    resp
+    plugin_exit(gatehouse_plugins::kong_exit(status, message), server_header)
 }
 
 /// An empty-bodied local response (redirects).
