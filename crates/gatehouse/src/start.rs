@@ -41,6 +41,34 @@ fn parse_options(s: &Settings) -> ParseOptions {
     }
 }
 
+/// Parses and compiles declarative `text` exactly as a load would (schema, plugins, router).
+fn compile(text: &str, settings: &Settings) -> Result<Snapshot, LoadError> {
+    let config = parse(text, &parse_options(settings)).map_err(LoadError::Invalid)?;
+    control::build(config, hash_text(text), settings.router_flavor, None)
+}
+
+/// [`compile`] of a file, with the settings of `conf`.
+fn compile_file(file: &Path, conf: Option<&Path>) -> Result<Snapshot> {
+    let settings = load_settings(conf)?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    compile(&text, &settings).map_err(|e| anyhow!("Failed parsing:\n{}", load_error_report(&e)))
+}
+
+/// Prints a command's output, or its error, and turns it into the exit code.
+fn finish(result: Result<String>) -> ExitCode {
+    match result {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 pub fn explain(
     file: &Path,
     method: &str,
@@ -50,13 +78,7 @@ pub fn explain(
     json: bool,
 ) -> ExitCode {
     let run = || -> Result<String> {
-        let settings = load_settings(conf.as_deref())?;
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        let config =
-            parse(&text, &parse_options(&settings)).map_err(|e| anyhow!("{}", e.cli_report()))?;
-        let snap = control::build(config, hash_text(&text), settings.router_flavor, None)
-            .map_err(|e| anyhow!("{}", load_error_report(&e)))?;
+        let snap = compile_file(file, conf.as_deref())?;
         let headers: Vec<(String, String)> = headers
             .iter()
             .map(|h| match h.split_once(':') {
@@ -72,46 +94,11 @@ pub fn explain(
             gatehouse_admin::explain::to_text(&v)
         })
     };
-    match run() {
-        Ok(out) => {
-            println!("{out}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("Error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    finish(run())
 }
 
 pub fn config_parse(file: &Path, conf: Option<PathBuf>) -> ExitCode {
-    let settings = match load_settings(conf.as_deref()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("Error: {e:#}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("Error: cannot read {}: {e}", file.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let built = parse(&text, &parse_options(&settings))
-        .map_err(LoadError::Invalid)
-        .and_then(|c| control::build(c, hash_text(&text), settings.router_flavor, None));
-    match built {
-        Ok(_) => {
-            println!("parse successful");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("Error: Failed parsing:\n{}", load_error_report(&e));
-            ExitCode::FAILURE
-        }
-    }
+    finish(compile_file(file, conf.as_deref()).map(|_| "parse successful".to_string()))
 }
 
 pub fn run(conf: Option<PathBuf>, prefix: Option<PathBuf>) -> ExitCode {
@@ -207,15 +194,12 @@ fn first_snapshot(settings: &Settings, store: &Store) -> Result<Snapshot> {
         (None, None) => None,
     };
     if let Some((source, text)) = given {
-        let config = parse(&text, &parse_options(settings))
-            .map_err(|e| anyhow!("invalid declarative config {source}:\n{}", e.cli_report()))?;
-        let snapshot = control::build(config, hash_text(&text), settings.router_flavor, None)
-            .map_err(|e| {
-                anyhow!(
-                    "invalid declarative config {source}:\n{}",
-                    load_error_report(&e)
-                )
-            })?;
+        let snapshot = compile(&text, settings).map_err(|e| {
+            anyhow!(
+                "invalid declarative config {source}:\n{}",
+                load_error_report(&e)
+            )
+        })?;
         store
             .write_config(&snapshot.config, &snapshot.hash)
             .context("cannot persist the configuration in LMDB")?;
