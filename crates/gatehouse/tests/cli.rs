@@ -68,6 +68,9 @@ fn serves_the_declarative_config_then_the_persisted_one_after_restart() {
         .spawn()
         .unwrap();
     let proxy: SocketAddr = ([127, 0, 0, 1], proxy_port).into();
+    // The persisted route proxies to the status listener: wait for it before asking.
+    let status: SocketAddr = ([127, 0, 0, 1], status_port).into();
+    common::wait_for(20, "the status listener", || http_get(status, "/status"));
     let deadline = Instant::now() + Duration::from_secs(20);
     let seen = loop {
         if let Some(r) = http_get(proxy, "/s/status") {
