@@ -97,35 +97,47 @@ pub async fn post_config(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let source = match source_from(&headers, &body) {
-        Ok(Some(src)) => src,
-        Ok(None) => {
-            return message(
-                StatusCode::BAD_REQUEST,
-                "expected a declarative configuration",
-            )
-        }
-        Err(resp) => return resp,
-    };
-    if flag(&q, "check_hash") {
-        let new_hash = match &source {
-            Source::Text(t) => hash_text(t),
-            Source::Value(_, h) => h.clone(),
-        };
-        if new_hash == s.control.cell().load().hash {
-            return StatusCode::NOT_MODIFIED.into_response();
-        }
-    }
     let flatten = flag(&q, "flatten_errors");
+    let check_hash = flag(&q, "check_hash");
     let control = Arc::clone(&s.control);
-    let loaded =
-        tokio::task::spawn_blocking(move || control.load_with(source, render::flattened)).await;
+    // Decoding a multi-megabyte body is part of the load's CPU work: it runs with the load,
+    // on a blocking thread, never on the admin event loop.
+    let loaded = tokio::task::spawn_blocking(move || {
+        let source = match source_from(&headers, &body) {
+            Ok(Some(src)) => src,
+            Ok(None) => {
+                return Err(message(
+                    StatusCode::BAD_REQUEST,
+                    "expected a declarative configuration",
+                ))
+            }
+            Err(resp) => return Err(resp),
+        };
+        if check_hash {
+            let new_hash = match &source {
+                Source::Text(t) => hash_text(t),
+                Source::Value(_, h) => h.clone(),
+            };
+            if new_hash == control.cell().load().hash {
+                return Err(StatusCode::NOT_MODIFIED.into_response());
+            }
+        }
+        Ok(control.load_with(source, render::flattened))
+    })
+    .await;
+    let loaded = match loaded {
+        Ok(Err(early)) => return early,
+        Ok(Ok(result)) => Ok(result),
+        Err(panicked) => Err(panicked),
+    };
     match loaded {
         Ok(Ok((done, body))) => {
             tracing::info!(
                 hash = %done.snapshot.hash,
                 routes = done.snapshot.route_count(),
                 parse_ms = done.parse_time.as_millis() as u64,
+                build_ms = done.build_time.as_millis() as u64,
+                write_ms = done.write_time.as_millis() as u64,
                 total_ms = done.total_time.as_millis() as u64,
                 "configuration loaded"
             );

@@ -71,10 +71,17 @@ const ENTITY_ORDER: &[&str] = &[
 
 /// Validates an already-parsed document (e.g. the `config` table of a `POST /config`).
 pub fn parse_value(mut doc: Value, opts: &ParseOptions) -> Result<Config, ConfigError> {
-    if !doc.is_object() {
-        return Err(ConfigError::Parse("expected an object".into()));
+    parse_value_in(&mut doc, opts)
+}
+
+/// [`parse_value`] leaving the document with the caller, which may free it off its critical
+/// path (a 10k-service document is ~500k JSON nodes; freeing them is a fifth of a load).
+/// The document is migrated in place.
+pub fn parse_value_in(doc: &mut Value, opts: &ParseOptions) -> Result<Config, ConfigError> {
+    if doc.is_object() {
+        migrate::migrate(doc);
     }
-    migrate::migrate(&mut doc);
+    let doc: &Value = doc;
     let Some(obj) = doc.as_object() else {
         return Err(ConfigError::Parse("expected an object".into()));
     };
@@ -149,11 +156,9 @@ pub fn parse_value(mut doc: Value, opts: &ParseOptions) -> Result<Config, Config
         }
     }
     if !errs.is_empty() {
-        return Err(ConfigError::from_tree(&errs, &doc));
+        return Err(ConfigError::from_tree(&errs, doc));
     }
     let resolved =
-        resolve::resolve(ctx.items, transform).map_err(|t| ConfigError::from_tree(&t, &doc))?;
-    // The document is only needed to render errors: free it before the config is built.
-    drop(doc);
+        resolve::resolve(ctx.items, transform).map_err(|t| ConfigError::from_tree(&t, doc))?;
     Ok(resolved.build())
 }

@@ -11,7 +11,7 @@ pub mod error;
 pub mod model;
 pub mod settings;
 
-pub use declarative::{hash_text, parse, parse_value, ParseOptions};
+pub use declarative::{hash_text, parse, parse_value, parse_value_in, ParseOptions};
 pub use error::ConfigError;
 pub use model::*;
 pub use settings::{RouterFlavor, Settings, SettingsError};

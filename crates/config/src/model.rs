@@ -10,6 +10,57 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// Foreign keys serialize in Kong's entity shape, `{"id": "…"}` (what the Admin API returns
+/// and LMDB holds, so both are written straight from these types), and read back from that
+/// or from a bare id.
+mod fk {
+    use serde::ser::SerializeStruct;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use uuid::Uuid;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Bare(Uuid),
+        Object { id: Uuid },
+    }
+
+    impl Repr {
+        fn id(self) -> Uuid {
+            match self {
+                Repr::Bare(id) | Repr::Object { id } => id,
+            }
+        }
+    }
+
+    pub fn serialize<S: Serializer>(id: &Uuid, s: S) -> Result<S::Ok, S::Error> {
+        let mut fk = s.serialize_struct("ForeignKey", 1)?;
+        fk.serialize_field("id", id)?;
+        fk.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Uuid, D::Error> {
+        Repr::deserialize(d).map(Repr::id)
+    }
+
+    pub mod opt {
+        use super::Repr;
+        use serde::{Deserialize, Deserializer, Serializer};
+        use uuid::Uuid;
+
+        pub fn serialize<S: Serializer>(id: &Option<Uuid>, s: S) -> Result<S::Ok, S::Error> {
+            match id {
+                Some(id) => super::serialize(id, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
+            Option::<Repr>::deserialize(d).map(|r| r.map(Repr::id))
+        }
+    }
+}
+
 /// Protocols an entity may speak (Kong's `constants.PROTOCOLS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,6 +127,7 @@ pub struct Service {
     pub read_timeout: u32,
     pub tags: Vec<String>,
     pub enabled: bool,
+    #[serde(with = "fk::opt")]
     pub client_certificate: Option<Uuid>,
     pub tls_verify: Option<bool>,
     pub tls_verify_depth: Option<u8>,
@@ -111,10 +163,13 @@ pub struct Route {
     pub response_buffering: bool,
     pub regex_priority: i64,
     pub path_handling: PathHandling,
+    #[serde(with = "fk::opt")]
     pub service: Option<Uuid>,
     /// Expressions flavor only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression: Option<String>,
     /// Expressions flavor only (0 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<u64>,
     pub tags: Vec<String>,
     pub created_at: i64,
@@ -141,6 +196,7 @@ pub struct Upstream {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Target {
     pub id: Uuid,
+    #[serde(with = "fk")]
     pub upstream: Uuid,
     /// `host:port` with the port filled in (8000 when none was given, like Kong's DAO).
     pub target: String,
@@ -165,8 +221,11 @@ pub struct Plugin {
     pub id: Uuid,
     pub name: String,
     pub instance_name: Option<String>,
+    #[serde(with = "fk::opt")]
     pub route: Option<Uuid>,
+    #[serde(with = "fk::opt")]
     pub service: Option<Uuid>,
+    #[serde(with = "fk::opt")]
     pub consumer: Option<Uuid>,
     /// Untyped until the plugin runtime types each plugin's schema.
     pub config: serde_json::Value,
@@ -193,6 +252,7 @@ pub struct Certificate {
 pub struct Sni {
     pub id: Uuid,
     pub name: String,
+    #[serde(with = "fk")]
     pub certificate: Uuid,
     pub tags: Vec<String>,
     pub created_at: i64,
@@ -212,6 +272,7 @@ pub struct CaCertificate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyAuthCredential {
     pub id: Uuid,
+    #[serde(with = "fk")]
     pub consumer: Uuid,
     pub key: String,
     pub ttl: Option<u64>,
@@ -222,6 +283,7 @@ pub struct KeyAuthCredential {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BasicAuthCredential {
     pub id: Uuid,
+    #[serde(with = "fk")]
     pub consumer: Uuid,
     pub username: String,
     /// Stored as Kong stores it: sha1(password .. consumer_id) hex when `_transform` is on.
@@ -233,6 +295,7 @@ pub struct BasicAuthCredential {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Acl {
     pub id: Uuid,
+    #[serde(with = "fk")]
     pub consumer: Uuid,
     pub group: String,
     pub tags: Vec<String>,
@@ -242,6 +305,7 @@ pub struct Acl {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JwtSecret {
     pub id: Uuid,
+    #[serde(with = "fk")]
     pub consumer: Uuid,
     pub key: String,
     pub secret: Option<String>,

@@ -124,11 +124,25 @@ impl Snapshot {
         flavor: RouterFlavor,
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, BuildError> {
+        Snapshot::try_build_from(config, hash, flavor, previous).map_err(|(e, _)| e)
+    }
+
+    /// [`Snapshot::build_from`] that hands the config back on failure, so the caller can
+    /// describe the error against it without having cloned or rendered it up front.
+    pub fn try_build_from(
+        config: Config,
+        hash: String,
+        flavor: RouterFlavor,
+        previous: Option<&Snapshot>,
+    ) -> Result<Snapshot, (BuildError, Box<Config>)> {
         let router_group = router_fingerprint(&config);
         let balancer_group = balancer_fingerprint(&config);
         let router = match previous {
             Some(p) if p.router_group == router_group => p.router.clone(),
-            _ => Arc::new(Router::build(&config, flavor)?),
+            _ => match Router::build(&config, flavor) {
+                Ok(router) => Arc::new(router),
+                Err(e) => return Err((e.into(), Box::new(config))),
+            },
         };
         let balancers = match previous {
             Some(p) if p.balancer_group == balancer_group => p.balancers.clone(),
@@ -141,7 +155,10 @@ impl Snapshot {
             ),
         };
         let rate_limits = previous.map_or_else(RateLimitStore::new, |p| p.rate_limits.clone());
-        let plugins = gatehouse_plugins::compile(&config, &rate_limits)?;
+        let plugins = match gatehouse_plugins::compile(&config, &rate_limits) {
+            Ok(plugins) => plugins,
+            Err(e) => return Err((e.into(), Box::new(config))),
+        };
         let balancer_by_name: HashMap<&str, (usize, &Upstream)> = config
             .upstreams
             .iter()
@@ -178,10 +195,11 @@ impl Snapshot {
                 }
             };
             if host_header.is_none() {
-                return Err(BuildError::Service {
+                let error = BuildError::Service {
                     service: service_label,
                     message: format!("host '{}' is not a valid Host header", s.host),
-                });
+                };
+                return Err((error, Box::new(config)));
             }
             services.push(ServiceRt {
                 destination,
