@@ -212,3 +212,54 @@ pub fn kong_error(status: StatusCode, message: &str, ctx: ErrorCtx<'_>) -> Exit 
 pub fn kong_exit(status: StatusCode, message: &str) -> Exit {
     exit(status, Some(&JSON), message_body(message))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_picks_the_body_type_like_kong() {
+        use ErrorFormat::*;
+        let cases: &[(Option<&'static str>, ErrorFormat)] = &[
+            (None, Json),
+            (Some(""), Json),
+            (Some("*/*"), Json),
+            (Some("application/*"), Json),
+            (Some("image/png"), Json),
+            (Some("text/html"), Html),
+            (Some("TEXT/HTML; charset=utf-8"), Html),
+            (Some("application/xml"), Xml),
+            (Some("text/plain"), Text),
+            (Some("text/*"), Text),
+            (Some("text/html;q=0.5, application/xml"), Xml),
+            (Some("application/xml;q=0.9, text/html;q=0.95"), Html),
+            (Some("text/html;q=0, text/plain;q=0.1"), Text),
+            (Some("text/html, application/xml"), Html),
+            (Some("garbage"), Json),
+        ];
+        for (accept, want) in cases {
+            let v = accept.map(HeaderValue::from_static);
+            assert_eq!(ErrorFormat::from_accept(v.as_ref()), *want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn templates() {
+        let ctx = |format| ErrorCtx {
+            request_id: "rid",
+            format,
+        };
+        let body = |f| {
+            let e = error(StatusCode::UNAUTHORIZED, "a <b>", ctx(f));
+            String::from_utf8(e.body.to_vec()).unwrap_or_default()
+        };
+        assert_eq!(
+            body(ErrorFormat::Json),
+            r#"{"message":"a <b>","request_id":"rid"}"#
+        );
+        assert_eq!(body(ErrorFormat::Text), "a <b>\nrequest_id: rid\n");
+        assert!(body(ErrorFormat::Html).contains("<p>a &lt;b&gt;.</p>\n    <p>request_id: rid</p>"));
+        assert!(body(ErrorFormat::Xml)
+            .contains("<message>a &lt;b&gt;</message>\n  <requestid>rid</requestid>"));
+    }
+}
