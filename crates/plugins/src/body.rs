@@ -174,7 +174,9 @@ pub(crate) fn field<'b>(kind: &BodyKind, body: &'b [u8], name: &str) -> Field<'b
             let Some(parts) = boundary(ct).and_then(|b| parse_multipart(body, b)) else {
                 return Field::Absent;
             };
-            let mut it = parts.into_iter().filter(|p| p.name.as_deref() == Some(name));
+            let mut it = parts
+                .into_iter()
+                .filter(|p| p.name.as_deref() == Some(name));
             match (it.next(), it.next()) {
                 (Some(p), None) => match String::from_utf8(p.value) {
                     Ok(s) => Field::One(Cow::Owned(s)),
@@ -227,10 +229,7 @@ mod tests {
         let k = |s: &'static str| BodyKind::of(Some(&HeaderValue::from_static(s)));
         assert_eq!(k("application/json; charset=utf-8"), Some(BodyKind::Json));
         assert_eq!(k("Application/JSON"), Some(BodyKind::Json));
-        assert_eq!(
-            k("application/x-www-form-urlencoded"),
-            Some(BodyKind::Form)
-        );
+        assert_eq!(k("application/x-www-form-urlencoded"), Some(BodyKind::Form));
         assert!(matches!(k(CT), Some(BodyKind::Multipart(_))));
         assert_eq!(k("text/plain"), None);
         assert_eq!(BodyKind::of(None), None);
@@ -243,7 +242,11 @@ mod tests {
         assert_eq!(boundary(&ct), Some("XyZ"));
         let parts = parse_multipart(&body, "XyZ").expect("parses");
         assert_eq!(parts.len(), 3);
-        assert_eq!(write_multipart(&parts, "XyZ"), body, "unchanged parts round-trip");
+        assert_eq!(
+            write_multipart(&parts, "XyZ"),
+            body,
+            "unchanged parts round-trip"
+        );
         let kind = BodyKind::Multipart(ct);
         assert!(matches!(field(&kind, &body, "apikey"), Field::One(v) if v == "k"));
         assert!(matches!(field(&kind, &body, "nope"), Field::Absent));
@@ -258,16 +261,27 @@ mod tests {
     fn json_and_form_fields() {
         let j = BodyKind::Json;
         assert!(matches!(field(&j, br#"{"apikey":"k"}"#, "apikey"), Field::One(v) if v == "k"));
-        assert!(matches!(field(&j, br#"{"apikey":["k"]}"#, "apikey"), Field::Many));
-        assert!(matches!(field(&j, br#"{"apikey":1}"#, "apikey"), Field::Absent));
+        assert!(matches!(
+            field(&j, br#"{"apikey":["k"]}"#, "apikey"),
+            Field::Many
+        ));
+        assert!(matches!(
+            field(&j, br#"{"apikey":1}"#, "apikey"),
+            Field::Absent
+        ));
         assert!(matches!(field(&j, b"nope", "apikey"), Field::Absent));
         assert_eq!(
             without(&j, br#"{"a":1,"apikey":"k"}"#, "apikey").as_deref(),
             Some(&br#"{"a":1}"#[..])
         );
         let f = BodyKind::Form;
-        assert!(matches!(field(&f, b"a=1&apikey=my+key", "apikey"), Field::One(v) if v == "my key"));
-        assert!(matches!(field(&f, b"apikey=1&apikey=2", "apikey"), Field::Many));
+        assert!(
+            matches!(field(&f, b"a=1&apikey=my+key", "apikey"), Field::One(v) if v == "my key")
+        );
+        assert!(matches!(
+            field(&f, b"apikey=1&apikey=2", "apikey"),
+            Field::Many
+        ));
         assert_eq!(
             without(&f, b"a=1&apikey=k&b=2", "apikey").as_deref(),
             Some(&b"a=1&b=2"[..])

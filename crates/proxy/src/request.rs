@@ -64,23 +64,27 @@ pub(crate) async fn handle(
     let snap = w.cell.load_full();
     let request_id = w.next_request_id();
     let mut st = PluginState::new(None, None);
-    let mut resp = match proxy(&w, &peer, &snap, &mut st, &request_id, started, req).await {
-        Ok(resp) => resp,
+    let (mut resp, local) = match proxy(&w, &peer, &snap, &mut st, &request_id, started, req).await
+    {
+        Ok(resp) => (resp, false),
         Err(mut local) => {
             if w.opts.headers.response_latency {
                 local
                     .headers_mut()
                     .insert(X_KONG_RESPONSE_LATENCY.clone(), ms_since(started));
             }
-            local
+            (local, true)
         }
     };
     // header_filter and log run for the plugins collected in access, also after an early
     // exit or a gateway error (global plugins when no route matched).
     if !snap.plugins.is_empty_for(st.route, st.service) {
         let status = resp.status();
-        snap.plugins
-            .run_header_filter(&mut st, status, resp.headers_mut());
+        if local {
+            // (Upstream responses went through header_filter in `proxy`.)
+            snap.plugins
+                .run_header_filter(&mut st, status, resp.headers_mut());
+        }
         snap.plugins.run_log(&st, status);
     }
     if w.opts.headers.request_id {
@@ -168,7 +172,9 @@ async fn proxy(
                 });
                 match buffer(&mut body, None, idle).await {
                     Ok(b) => read_early = Some(b),
-                    Err(_) => return Err(respond::error(LocalError::BadRequest, rid, server_header)),
+                    Err(_) => {
+                        return Err(respond::error(LocalError::BadRequest, rid, server_header))
+                    }
                 }
             }
             let client_ip = forwarded::client_ip(peer, &parts.headers, &w.opts.real_ip_header);
@@ -384,6 +390,11 @@ async fn proxy(
     }
     if debug {
         add_debug_headers(h, snap, &routed);
+    }
+    // header_filter before the body: it decides whether response-transformer needs it.
+    if !snap.plugins.is_empty_for(st.route, st.service) {
+        snap.plugins
+            .run_header_filter(st, parts.status, &mut parts.headers);
     }
     let body = UpstreamBody::new(body, w.pool.clone(), key, sender);
     if snap.plugins.needs_response_body(st) {

@@ -2,9 +2,9 @@
 //! jwt (every signature family, header/query/cookie, claims), key-auth `key_in_body`, and
 //! the `Accept`-dependent bodies of `kong.response.error`.
 
-mod support;
 #[path = "support/jwt_keys.rs"]
 mod jwt_keys;
+mod support;
 
 use jwt_keys::*;
 use support::*;
@@ -116,8 +116,14 @@ fn basic_auth() {
                 assert_eq!(r.upstream_header("x-consumer-username").as_deref(), Some(c));
                 let anonymous = r.upstream_header("x-anonymous-consumer");
                 if c == "alice" {
-                    assert_eq!(r.upstream_header("x-consumer-custom-id").as_deref(), Some("a-1"));
-                    assert_eq!(r.upstream_header("x-credential-identifier").as_deref(), Some("alice"));
+                    assert_eq!(
+                        r.upstream_header("x-consumer-custom-id").as_deref(),
+                        Some("a-1")
+                    );
+                    assert_eq!(
+                        r.upstream_header("x-credential-identifier").as_deref(),
+                        Some("alice")
+                    );
                     assert!(anonymous.is_none());
                     assert!(
                         r.upstream_header("authorization").is_none(),
@@ -129,7 +135,10 @@ fn basic_auth() {
             }
             None => {
                 assert_eq!(r.json()["message"], "Unauthorized");
-                assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"service\""));
+                assert_eq!(
+                    r.header("www-authenticate"),
+                    Some("Basic realm=\"service\"")
+                );
             }
         }
     }
@@ -151,15 +160,25 @@ fn jwt_algorithms_and_token_locations() {
     ] {
         let r = get(gw.addr, "/jwt", &[("authorization", &bearer(token))]);
         assert_eq!(r.status, 200, "{name}: {}", r.body);
-        assert_eq!(r.upstream_header("x-consumer-username").as_deref(), Some("alice"));
-        assert!(r.upstream_header("x-credential-identifier").is_some(), "{name}");
+        assert_eq!(
+            r.upstream_header("x-consumer-username").as_deref(),
+            Some("alice")
+        );
+        assert!(
+            r.upstream_header("x-credential-identifier").is_some(),
+            "{name}"
+        );
     }
     let r = get(gw.addr, &format!("/jwt?jwt={HS256_VALID}"), &[]);
     assert_eq!(r.status, 200, "query: {}", r.body);
     let cookie = format!("other=1; jwt_cookie={HS256_VALID}");
     let r = get(gw.addr, "/jwt", &[("cookie", &cookie)]);
     assert_eq!(r.status, 200, "cookie: {}", r.body);
-    let r = get(gw.addr, "/jwt-kid", &[("authorization", &bearer(HS256_KID_CLAIM))]);
+    let r = get(
+        gw.addr,
+        "/jwt-kid",
+        &[("authorization", &bearer(HS256_KID_CLAIM))],
+    );
     assert_eq!(r.status, 200, "key_claim_name: {}", r.body);
 }
 
@@ -175,8 +194,18 @@ fn jwt_rejections_with_kongs_bodies() {
     let invalid_token = Some("Bearer error=\"invalid_token\"");
     // (path, token, expected body, WWW-Authenticate)
     let cases: Vec<(&str, Option<&str>, serde_json::Value, Option<&str>)> = vec![
-        ("/jwt", None, serde_json::json!({"message": "Unauthorized"}), Some("Bearer")),
-        ("/jwt", Some(HS256_EXPIRED), serde_json::json!({"exp": "token expired"}), invalid_token),
+        (
+            "/jwt",
+            None,
+            serde_json::json!({"message": "Unauthorized"}),
+            Some("Bearer"),
+        ),
+        (
+            "/jwt",
+            Some(HS256_EXPIRED),
+            serde_json::json!({"exp": "token expired"}),
+            invalid_token,
+        ),
         (
             "/jwt-nbf",
             Some(HS256_NOT_YET),
@@ -229,7 +258,11 @@ fn jwt_rejections_with_kongs_bodies() {
             .collect();
         let r = get(gw.addr, path, &headers);
         assert_eq!(r.status, 401, "{path} {token:?}: {}", r.body);
-        assert_eq!(r.json(), body, "{path}: jwt answers with exit (no request_id)");
+        assert_eq!(
+            r.json(),
+            body,
+            "{path}: jwt answers with exit (no request_id)"
+        );
         assert_eq!(r.header("www-authenticate"), www, "{path} {body}");
     }
     let r = get(gw.addr, "/jwt", &[("authorization", "Bearer not.a-token")]);
@@ -264,23 +297,72 @@ fn key_auth_key_in_body_and_hide_credentials() {
     let mp_out = multipart(&[("note", "hi there")]);
     // (content type, body, status, consumer or message, body the upstream got)
     let cases: Vec<(&str, String, u16, &str, Option<String>)> = vec![
-        (form, "apikey=alice-key&x=1".into(), 200, "alice", Some("x=1".into())),
-        (form, "x=1&apikey=alice%2Dkey".into(), 200, "alice", Some("x=1".into())),
-        (json, r#"{"apikey":"bob-key","a":1}"#.into(), 200, "bob", Some(r#"{"a":1}"#.into())),
+        (
+            form,
+            "apikey=alice-key&x=1".into(),
+            200,
+            "alice",
+            Some("x=1".into()),
+        ),
+        (
+            form,
+            "x=1&apikey=alice%2Dkey".into(),
+            200,
+            "alice",
+            Some("x=1".into()),
+        ),
+        (
+            json,
+            r#"{"apikey":"bob-key","a":1}"#.into(),
+            200,
+            "bob",
+            Some(r#"{"a":1}"#.into()),
+        ),
         (&mp_ct, mp_in, 200, "bob", Some(mp_out)),
-        (json, r#"{"apikey":["a","b"]}"#.into(), 401, "Duplicate API key found", None),
-        (form, "apikey=a&apikey=b".into(), 401, "Duplicate API key found", None),
+        (
+            json,
+            r#"{"apikey":["a","b"]}"#.into(),
+            401,
+            "Duplicate API key found",
+            None,
+        ),
+        (
+            form,
+            "apikey=a&apikey=b".into(),
+            401,
+            "Duplicate API key found",
+            None,
+        ),
         (form, "x=1".into(), 401, "No API key found in request", None),
-        (json, r#"{"apikey":"nope"}"#.into(), 401, "Unauthorized", None),
-        ("text/plain", "apikey=alice-key".into(), 401, "No API key found in request", None),
+        (
+            json,
+            r#"{"apikey":"nope"}"#.into(),
+            401,
+            "Unauthorized",
+            None,
+        ),
+        (
+            "text/plain",
+            "apikey=alice-key".into(),
+            401,
+            "No API key found in request",
+            None,
+        ),
     ];
     for (ct, body, status, who, upstream_body) in cases {
         let r = send(gw.addr, "POST", "/body", &[("content-type", ct)], &body);
         assert_eq!(r.status, status, "{ct} {body:?}: {}", r.body);
         match upstream_body {
             Some(b) => {
-                assert_eq!(r.upstream_header("x-consumer-username").as_deref(), Some(who));
-                assert_eq!(r.json()["body"], b.as_str(), "{ct}: key removed from the body");
+                assert_eq!(
+                    r.upstream_header("x-consumer-username").as_deref(),
+                    Some(who)
+                );
+                assert_eq!(
+                    r.json()["body"],
+                    b.as_str(),
+                    "{ct}: key removed from the body"
+                );
                 assert_eq!(
                     r.upstream_header("content-length"),
                     Some(b.len().to_string()),
@@ -299,10 +381,19 @@ fn key_auth_key_in_body_and_hide_credentials() {
         "apikey=bob-key",
     );
     assert_eq!(r.status, 200);
-    assert_eq!(r.upstream_header("x-consumer-username").as_deref(), Some("alice"));
+    assert_eq!(
+        r.upstream_header("x-consumer-username").as_deref(),
+        Some("alice")
+    );
     assert_eq!(r.json()["body"], "apikey=bob-key");
     // Without key_in_body the body is not looked at (and streams).
-    let r = send(gw.addr, "POST", "/keys", &[("content-type", form)], "apikey=alice-key");
+    let r = send(
+        gw.addr,
+        "POST",
+        "/keys",
+        &[("content-type", form)],
+        "apikey=alice-key",
+    );
     assert_eq!(r.status, 401);
 }
 
@@ -313,17 +404,41 @@ fn error_bodies_follow_accept() {
     let msg = "No API key found in request";
     // (Accept, Content-Type, body must contain)
     let cases: [(Option<&str>, &str, &str); 8] = [
-        (None, "application/json; charset=utf-8", "\"message\":\"No API key found in request\""),
-        (Some("*/*"), "application/json; charset=utf-8", "\"request_id\":\""),
-        (Some("image/png"), "application/json; charset=utf-8", "\"message\""),
-        (Some("text/html"), "text/html; charset=utf-8", "<p>No API key found in request.</p>"),
+        (
+            None,
+            "application/json; charset=utf-8",
+            "\"message\":\"No API key found in request\"",
+        ),
+        (
+            Some("*/*"),
+            "application/json; charset=utf-8",
+            "\"request_id\":\"",
+        ),
+        (
+            Some("image/png"),
+            "application/json; charset=utf-8",
+            "\"message\"",
+        ),
+        (
+            Some("text/html"),
+            "text/html; charset=utf-8",
+            "<p>No API key found in request.</p>",
+        ),
         (
             Some("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
             "text/html; charset=utf-8",
             "<title>Error</title>",
         ),
-        (Some("application/xml"), "application/xml; charset=utf-8", "<message>No API key found in request</message>"),
-        (Some("text/html;q=0.5, text/plain"), "text/plain; charset=utf-8", "No API key found in request\nrequest_id: "),
+        (
+            Some("application/xml"),
+            "application/xml; charset=utf-8",
+            "<message>No API key found in request</message>",
+        ),
+        (
+            Some("text/html;q=0.5, text/plain"),
+            "text/plain; charset=utf-8",
+            "No API key found in request\nrequest_id: ",
+        ),
         (Some("text/*"), "text/plain; charset=utf-8", msg),
     ];
     for (accept, ct, needle) in cases {

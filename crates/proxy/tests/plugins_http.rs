@@ -110,7 +110,10 @@ fn cors_preflight_table() {
             "https://api.example.org",
             "",
             [
-                ("access-control-allow-origin", Some("https://api.example.org")),
+                (
+                    "access-control-allow-origin",
+                    Some("https://api.example.org"),
+                ),
                 ("access-control-allow-credentials", Some("true")),
                 ("access-control-allow-methods", Some("GET,POST")),
                 ("access-control-allow-headers", Some("X-Custom")),
@@ -216,7 +219,11 @@ fn cors_on_proxied_responses() {
         Some("X-My-Header,X-Other")
     );
     assert_eq!(r.header("vary"), Some("Origin"));
-    assert_eq!(r.header("access-control-allow-methods"), None, "preflight only");
+    assert_eq!(
+        r.header("access-control-allow-methods"),
+        None,
+        "preflight only"
+    );
     assert_eq!(r.header("access-control-max-age"), None, "preflight only");
 
     let r = get(gw.addr, "/cors", &[("origin", "http://evil.com")]);
@@ -256,23 +263,44 @@ fn correlation_id_generators_and_echo() {
     let idb = b.upstream_header("x-request-id").expect("sent upstream");
     assert!(is_uuid(&ida), "{ida}");
     assert_ne!(ida, idb, "a new id per request");
-    assert_eq!(a.header("x-request-id"), Some(ida.as_str()), "echo_downstream");
+    assert_eq!(
+        a.header("x-request-id"),
+        Some(ida.as_str()),
+        "echo_downstream"
+    );
 
     let r = get(gw.addr, "/cid-uuid", &[("x-request-id", "from-client")]);
-    assert_eq!(r.upstream_header("x-request-id").as_deref(), Some("from-client"));
-    assert_eq!(r.header("x-request-id"), Some("from-client"), "kept and echoed");
+    assert_eq!(
+        r.upstream_header("x-request-id").as_deref(),
+        Some("from-client")
+    );
+    assert_eq!(
+        r.header("x-request-id"),
+        Some("from-client"),
+        "kept and echoed"
+    );
 
     let r = get(gw.addr, "/cid-counter", &[]);
-    let id = r.upstream_header("kong-request-id").expect("default header name");
+    let id = r
+        .upstream_header("kong-request-id")
+        .expect("default header name");
     let (uuid, n) = id.split_once('#').expect("uuid#counter");
     assert!(is_uuid(uuid), "{id}");
     assert!(n.parse::<u64>().is_ok(), "{id}");
-    assert_eq!(r.header("kong-request-id"), None, "echo_downstream is off by default");
+    assert_eq!(
+        r.header("kong-request-id"),
+        None,
+        "echo_downstream is off by default"
+    );
 
     let r = get(gw.addr, "/cid-tracker", &[]);
     let id = r.upstream_header("kong-request-id").expect("tracker id");
     let fields: Vec<&str> = id.split('-').collect();
-    assert_eq!(fields.len(), 6, "addr-port-pid-connection-requests-time: {id}");
+    assert_eq!(
+        fields.len(),
+        6,
+        "addr-port-pid-connection-requests-time: {id}"
+    );
     assert_eq!(fields[0], "127.0.0.1", "{id}");
     assert_eq!(fields[1], gw.addr.port().to_string(), "{id}");
     assert_eq!(r.header("kong-request-id"), Some(id.as_str()));
@@ -338,6 +366,13 @@ fn request_size_limiting_table() {
     let req = "GET /size-req HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n";
     let (status, _, body) = raw(gw.addr, req.as_bytes());
     assert_eq!(status, 411, "{body}");
-    assert!(body.contains("A valid Content-Length header is required"), "{body}");
-    assert_eq!(up.hits(), hits + 1, "only the small chunked body was proxied");
+    assert!(
+        body.contains("A valid Content-Length header is required"),
+        "{body}"
+    );
+    assert_eq!(
+        up.hits(),
+        hits + 1,
+        "only the small chunked body was proxied"
+    );
 }

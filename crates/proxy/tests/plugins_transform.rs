@@ -58,11 +58,7 @@ fn request_transformer_headers_and_querystring() {
     let r = get(
         gw.addr,
         "/rt?drop=1&old=o&rq=q&keep=k",
-        &[
-            ("x-remove", "1"),
-            ("x-old", "moved"),
-            ("x-replace", "orig"),
-        ],
+        &[("x-remove", "1"), ("x-old", "moved"), ("x-replace", "orig")],
     );
     assert_eq!(r.status, 200, "{}", r.body);
     // (upstream header, value; None = absent)
@@ -112,7 +108,12 @@ fn request_transformer_bodies() {
     let up = Upstream::start("a");
     let gw = Gateway::start(&config(&up));
     let mp_ct = format!("multipart/form-data; boundary={BOUNDARY}");
-    let mp_in = multipart(&[("secret", "s"), ("before", "b"), ("rb", "orig"), ("keep", "1")]);
+    let mp_in = multipart(&[
+        ("secret", "s"),
+        ("before", "b"),
+        ("rb", "orig"),
+        ("keep", "1"),
+    ]);
     let mp_out = multipart(&[
         ("keep", "1"),
         ("after", "b"),
