@@ -460,8 +460,8 @@ fn transform_form_body(c: &Config, body: &[u8]) -> Option<Vec<u8>> {
     changed.then(|| encode_args(args).into_bytes())
 }
 
-/// `transform_multipart_body`: rename, remove, replace (only with a non-empty body), add,
-/// append (a further part with the same name); untouched parts are kept byte for byte.
+/// `transform_multipart_body`: rename, remove, replace (only with a non-empty body), add.
+/// Kong has no `append` for multipart bodies. Untouched parts are kept byte for byte.
 fn transform_multipart_body(c: &Config, boundary: &str, body: &[u8]) -> Option<Vec<u8>> {
     let mut parts = if body.is_empty() {
         Vec::new()
@@ -504,11 +504,6 @@ fn transform_multipart_body(c: &Config, boundary: &str, body: &[u8]) -> Option<V
             parts.push(Part::simple(k, rendered(v).as_bytes()));
             changed = true;
         }
-    }
-    for e in &c.append.body {
-        let (k, v) = split_pair(e);
-        parts.push(Part::simple(k, rendered(v).as_bytes()));
-        changed = true;
     }
     changed.then(|| body::write_multipart(&parts, boundary))
 }
