@@ -15,6 +15,7 @@ use crate::plugins::observers::{
     FileLogConfig, HttpLogConfig, OpenTelemetryConfig, PrometheusConfig,
 };
 use crate::plugins::{self, Compiled};
+use crate::respond::ErrorCtx;
 
 /// An observer plugin that applies to a request, with its id (stable across reloads: key
 /// queues and files by it) and typed config.
@@ -45,24 +46,30 @@ impl Plugins {
     }
 
     /// The 413 (417 with `Expect: 100-continue`) `Request size limit exceeded` answer.
-    pub fn request_body_too_large(&self, st: &PluginState, request_id: &str) -> Exit {
-        plugins::request_size::too_large(st.expect_continue, request_id)
+    pub fn request_body_too_large(&self, st: &PluginState, err: ErrorCtx<'_>) -> Exit {
+        plugins::request_size::too_large(st.expect_continue, err)
     }
 
-    /// Whether request-transformer must see the whole (JSON) request body: the proxy then
-    /// buffers it, calls [`Plugins::transform_request_body`] and fixes Content-Length.
+    /// Whether access must see the whole request body ([`crate::RequestCtx::body`]): some
+    /// key-auth in the route's chain has `key_in_body`. The proxy reads it before access
+    /// and afterwards sends [`PluginState::body_rewrite`] when set, else what it read.
+    pub fn needs_body_in_access(&self, route: Option<usize>, service: Option<usize>) -> bool {
+        self.chain_for(route, service).needs_body
+    }
+
+    /// Whether request-transformer must see the whole request body (JSON, form-urlencoded
+    /// or multipart): the proxy then buffers it, calls [`Plugins::transform_request_body`]
+    /// and fixes Content-Length.
     pub fn needs_request_body(&self, st: &PluginState) -> bool {
-        st.request_body_transform
+        st.request_body_transform.is_some()
     }
 
     /// The transformed request body, or `None` to send the original.
     pub fn transform_request_body(&self, st: &PluginState, body: &[u8]) -> Option<Vec<u8>> {
-        if !st.request_body_transform {
-            return None;
-        }
+        let kind = st.request_body_transform.as_ref()?;
         self.collected(st).find_map(|i| match &i.compiled {
             Compiled::RequestTransformer(c) => {
-                plugins::request_transformer::transform_json_body(&c.config, body)
+                plugins::request_transformer::transform_body(&c.config, kind, body)
             }
             _ => None,
         })

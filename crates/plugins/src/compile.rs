@@ -63,6 +63,9 @@ pub struct Chain {
     /// Some config in the chain does I/O in access (rate-limiting `policy: redis`): the proxy
     /// must call [`Plugins::run_access_async`].
     pub(crate) needs_async: bool,
+    /// Some key-auth in the chain reads the body (`key_in_body`): the proxy reads it before
+    /// access.
+    pub(crate) needs_body: bool,
 }
 
 impl Chain {
@@ -411,9 +414,15 @@ pub fn compile(config: &Config, store: &Arc<RateLimitStore>) -> Result<Plugins, 
                     .as_ref()
                     .is_some_and(|m| m.values().any(is_async))
         });
+        let needs_body = entries.iter().any(|e| {
+            instances.get(e.base as usize).is_some_and(|inst: &Instance| {
+                matches!(&inst.compiled, Compiled::KeyAuth(k) if k.config.key_in_body)
+            })
+        });
         Chain {
             entries,
             needs_async,
+            needs_body,
         }
     };
     let route_chains = config

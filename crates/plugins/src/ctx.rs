@@ -13,7 +13,9 @@ use bytes::Bytes;
 use gatehouse_config::Protocol;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
+use crate::body::BodyKind;
 use crate::plugins::rate_limiting::RlOutput;
+use crate::respond::ErrorCtx;
 
 /// Upper bound of entries in one chain: one per distinct plugin name, and names are
 /// restricted to Kong's bundled list.
@@ -46,6 +48,9 @@ pub struct RequestCtx<'a> {
     pub server_addr: IpAddr,
     pub connection: u64,
     pub connection_requests: u64,
+    /// The whole request body, read before access when the chain asks for it
+    /// ([`crate::Plugins::needs_body_in_access`]: key-auth `key_in_body`); `None` otherwise.
+    pub body: Option<&'a [u8]>,
 }
 
 impl<'a> RequestCtx<'a> {
@@ -70,7 +75,16 @@ impl<'a> RequestCtx<'a> {
             server_addr: UNSPECIFIED_IP,
             connection: 0,
             connection_requests: 0,
+            body: None,
         }
+    }
+}
+
+impl RequestCtx<'_> {
+    /// What a `kong.response.error` answer needs: the request id and the body type the
+    /// request's `Accept` asks for (read only when a plugin answers with an error).
+    pub fn err(&self) -> ErrorCtx<'_> {
+        ErrorCtx::new(self.request_id, self.headers.get(http::header::ACCEPT))
     }
 }
 
@@ -108,6 +122,9 @@ pub struct PluginState {
     /// Set by request-transformer `replace.headers = host:…`: the upstream `Host` (must win
     /// over the service host / preserve_host logic).
     pub host_rewrite: Option<HeaderValue>,
+    /// Set by key-auth `hide_credentials` with `key_in_body`: the request body without the
+    /// key; the proxy must send this instead of the body it read.
+    pub body_rewrite: Option<Vec<u8>>,
     /// correlation-id value of this request (also what Kong's log serializer records).
     pub correlation_id: Option<HeaderValue>,
     /// A plugin ended the request in access.
@@ -124,8 +141,9 @@ pub struct PluginState {
     /// (a valid) Content-Length.
     pub(crate) body_limit: Option<u64>,
     pub(crate) expect_continue: bool,
-    /// request-transformer: the (JSON) request body must be buffered and transformed.
-    pub(crate) request_body_transform: bool,
+    /// request-transformer: the request body (JSON, form or multipart) must be buffered and
+    /// transformed.
+    pub(crate) request_body_transform: Option<BodyKind>,
     /// response-transformer: the response body must be buffered and transformed (JSON).
     pub(crate) response_body_transform: bool,
 }
@@ -146,12 +164,13 @@ impl PluginState {
             method_rewrite: None,
             host_rewrite: None,
             correlation_id: None,
+            body_rewrite: None,
             cors_origin: None,
             cors_skip: false,
             body_limit: None,
             expect_continue: false,
             response_body_transform: false,
-            request_body_transform: false,
+            request_body_transform: None,
         }
     }
 

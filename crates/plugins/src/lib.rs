@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod body;
 mod compile;
 mod credentials;
 mod ctx;
@@ -49,4 +50,4 @@ pub use plugins::response_transformer::{
 };
 pub use plugins::rl_store::RateLimitStore;
 pub use plugins::IMPLEMENTED;
-pub use respond::{kong_error, kong_exit};
+pub use respond::{kong_error, kong_exit, ErrorCtx, ErrorFormat};

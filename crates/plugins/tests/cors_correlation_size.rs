@@ -345,7 +345,8 @@ fn request_size_limiting_table() {
         }
         assert_eq!(p.request_body_limit(&o.state), c.limit, "case {i}");
         if c.limit.is_some() {
-            let x = p.request_body_too_large(&o.state, "rid-2");
+            let x =
+                p.request_body_too_large(&o.state, gatehouse_plugins::ErrorCtx::new("rid-2", None));
             assert_eq!(x.status.as_u16(), 413);
         }
     }

@@ -18,7 +18,7 @@ use http_body_util::Full;
 use hyper::body::{Body as _, Incoming};
 
 use gatehouse_config::Protocol;
-use gatehouse_plugins::{PluginState, RequestCtx};
+use gatehouse_plugins::{ErrorCtx, PluginState, RequestCtx};
 use gatehouse_router::{path, Headers, Request as RouteRequest, RequestExtra};
 
 use crate::body::{Progress, ProxyBody, RequestBody, UpstreamBody};
@@ -64,23 +64,27 @@ pub(crate) async fn handle(
     let snap = w.cell.load_full();
     let request_id = w.next_request_id();
     let mut st = PluginState::new(None, None);
-    let mut resp = match proxy(&w, &peer, &snap, &mut st, &request_id, started, req).await {
-        Ok(resp) => resp,
+    let (mut resp, local) = match proxy(&w, &peer, &snap, &mut st, &request_id, started, req).await
+    {
+        Ok(resp) => (resp, false),
         Err(mut local) => {
             if w.opts.headers.response_latency {
                 local
                     .headers_mut()
                     .insert(X_KONG_RESPONSE_LATENCY.clone(), ms_since(started));
             }
-            local
+            (local, true)
         }
     };
     // header_filter and log run for the plugins collected in access, also after an early
     // exit or a gateway error (global plugins when no route matched).
     if !snap.plugins.is_empty_for(st.route, st.service) {
         let status = resp.status();
-        snap.plugins
-            .run_header_filter(&mut st, status, resp.headers_mut());
+        if local {
+            // (Upstream responses went through header_filter in `proxy`.)
+            snap.plugins
+                .run_header_filter(&mut st, status, resp.headers_mut());
+        }
         snap.plugins.run_log(&st, status);
     }
     if w.opts.headers.request_id {
@@ -101,8 +105,14 @@ async fn proxy(
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
     let server_header = w.opts.headers.server;
-    let rid = request_id.to_str().unwrap_or("");
-    let (mut parts, body) = req.into_parts();
+    let (mut parts, mut body) = req.into_parts();
+    // The body as read before access (key-auth `key_in_body`), else it streams later.
+    let mut read_early: Option<Bytes> = None;
+    // Gateway and plugin errors render per `Accept` (`kong.response.error`).
+    let rid = ErrorCtx::new(
+        request_id.to_str().unwrap_or(""),
+        parts.headers.get(header::ACCEPT),
+    );
     // A cheap (reference-counted) copy, so plugins may edit the headers while we read it.
     let host_value = parts.headers.get(header::HOST).cloned();
     let host = host_value
@@ -156,6 +166,17 @@ async fn proxy(
         // headers in place and may answer early.
         (st.route, st.service) = (Some(m.route), m.service);
         if !snap.plugins.is_empty_for(st.route, st.service) {
+            if snap.plugins.needs_body_in_access(st.route, st.service) {
+                let idle = m.service.map_or(std::time::Duration::from_secs(60), |s| {
+                    snap.services[s].read_timeout
+                });
+                match buffer(&mut body, None, idle).await {
+                    Ok(b) => read_early = Some(b),
+                    Err(_) => {
+                        return Err(respond::error(LocalError::BadRequest, rid, server_header))
+                    }
+                }
+            }
             let client_ip = forwarded::client_ip(peer, &parts.headers, &w.opts.real_ip_header);
             let query = parts.uri.query().unwrap_or("");
             let mut ctx =
@@ -165,12 +186,13 @@ async fn proxy(
             } else {
                 Protocol::Http
             };
-            ctx.request_id = rid;
+            ctx.request_id = rid.request_id;
             ctx.host = host.split(':').next().unwrap_or(host);
             ctx.port = peer.local_port;
             ctx.server_addr = peer.local.ip();
             ctx.connection = peer.serial;
             ctx.connection_requests = peer.requests.get();
+            ctx.body = read_early.as_deref();
             let plugins = &snap.plugins;
             let exit = match plugins.run_rewrite(st, &mut ctx) {
                 Some(exit) => Some(exit),
@@ -262,8 +284,15 @@ async fn proxy(
     // (request-size-limiting) gets it buffered; everything else streams.
     let needs_body = snap.plugins.needs_request_body(st);
     let limit = snap.plugins.request_body_limit(st);
-    let (body, upload) = if needs_body || (limit.is_some() && !body.is_end_stream()) {
-        let bytes = match buffer(body, limit, svc.read_timeout).await {
+    let read_early = read_early.map(|b| st.body_rewrite.take().map_or(b, Bytes::from));
+    let buffered = read_early.is_some() || needs_body;
+    let (body, upload) = if buffered || (limit.is_some() && !body.is_end_stream()) {
+        let read = match read_early {
+            Some(b) if limit.is_some_and(|l| b.len() as u64 > l) => Err(Buffering::TooLarge),
+            Some(b) => Ok(b),
+            None => buffer(body, limit, svc.read_timeout).await,
+        };
+        let bytes = match read {
             Ok(b) => b,
             Err(Buffering::TooLarge) => {
                 return Err(respond::plugin_exit(
@@ -361,6 +390,11 @@ async fn proxy(
     }
     if debug {
         add_debug_headers(h, snap, &routed);
+    }
+    // header_filter before the body: it decides whether response-transformer needs it.
+    if !snap.plugins.is_empty_for(st.route, st.service) {
+        snap.plugins
+            .run_header_filter(st, parts.status, &mut parts.headers);
     }
     let body = UpstreamBody::new(body, w.pool.clone(), key, sender);
     if snap.plugins.needs_response_body(st) {

@@ -49,11 +49,15 @@ impl LocalError {
     }
 }
 
-/// `kong.response.error`: `{"message":…,"request_id":…}`.
-pub(crate) fn error(e: LocalError, request_id: &str, server_header: bool) -> Response<ProxyBody> {
+/// `kong.response.error`: `{"message":…,"request_id":…}` (or HTML/XML/text per `Accept`).
+pub(crate) fn error(
+    e: LocalError,
+    err: gatehouse_plugins::ErrorCtx<'_>,
+    server_header: bool,
+) -> Response<ProxyBody> {
     let (status, message) = e.status_and_message();
     plugin_exit(
-        gatehouse_plugins::kong_error(status, message, request_id),
+        gatehouse_plugins::kong_error(status, message, err),
         server_header,
     )
 }

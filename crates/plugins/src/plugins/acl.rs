@@ -79,7 +79,7 @@ pub(crate) fn access(
         Some(respond::error(
             StatusCode::FORBIDDEN,
             "You cannot consume this service",
-            req.request_id,
+            req.err(),
         ))
     };
     // Authenticated groups (ldap/oauth2 scopes) are not produced by any plugin here yet.
@@ -90,7 +90,7 @@ pub(crate) fn access(
         return Some(respond::error(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
-            req.request_id,
+            req.err(),
         ));
     };
     let in_group = consumer.groups.iter().any(|g| c.groups.contains(g));

@@ -193,7 +193,7 @@ pub(crate) fn access(
     if authenticate(c, creds, st, req) {
         return None;
     }
-    let mut exit = respond::error(StatusCode::UNAUTHORIZED, "Unauthorized", req.request_id);
+    let mut exit = respond::error(StatusCode::UNAUTHORIZED, "Unauthorized", req.err());
     exit.headers
         .insert(WWW_AUTHENTICATE, c.www_authenticate.clone());
     Some(exit)

@@ -119,5 +119,5 @@ pub(crate) fn access(c: &Compiled, req: &RequestCtx<'_>) -> Option<Exit> {
     let ip = to_v6_bits(req.client_ip);
     let refused = (!c.deny.is_empty() && matches(&c.deny, ip))
         || (!c.allow.is_empty() && !matches(&c.allow, ip));
-    refused.then(|| respond::error(c.status, &c.message, req.request_id))
+    refused.then(|| respond::error(c.status, &c.message, req.err()))
 }

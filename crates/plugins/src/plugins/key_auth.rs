@@ -1,15 +1,17 @@
-//! key-auth (`kong/plugins/key-auth`, PRIORITY 1250): an API key from a header or the query
-//! string identifies a credential and so a consumer.
+//! key-auth (`kong/plugins/key-auth`, PRIORITY 1250): an API key from a header, the query
+//! string or (with `key_in_body`) the body — form-urlencoded, JSON or multipart, read by the
+//! proxy before access — identifies a credential and so a consumer.
 //!
 //! Per request: one header lookup (or a scan of the query string) per key name, one hash
 //! probe, then prebuilt header values are cloned onto the upstream request. The key is never
 //! copied unless it was percent-encoded in the query.
 
-use http::header::WWW_AUTHENTICATE;
+use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::body::{self, BodyKind, Field};
 use crate::credentials::{header_value, Credentials};
 use crate::ctx::{CredentialRef, Exit, PluginState, RequestCtx};
 use crate::error::FieldError;
@@ -37,7 +39,7 @@ pub struct Config {
     pub anonymous: Option<String>,
     pub key_in_header: bool,
     pub key_in_query: bool,
-    /// Accepted; the body is not read yet (see the crate docs).
+    /// Look in the request body too (the proxy then reads it before access).
     pub key_in_body: bool,
     pub run_on_preflight: bool,
     pub realm: Option<String>,
@@ -153,7 +155,7 @@ pub(crate) fn set_anonymous(
             Some(respond::error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &format!("anonymous consumer {name} is configured but doesn't exist"),
-                req.request_id,
+                req.err(),
             ))
         }
     }
@@ -180,7 +182,7 @@ pub(crate) fn access(
     match authenticate(c, creds, st, req) {
         Ok(()) => None,
         Err(message) => {
-            let mut exit = respond::error(StatusCode::UNAUTHORIZED, message, req.request_id);
+            let mut exit = respond::error(StatusCode::UNAUTHORIZED, message, req.err());
             exit.headers
                 .insert(WWW_AUTHENTICATE, c.www_authenticate.clone());
             Some(exit)
@@ -197,6 +199,7 @@ fn authenticate(
     // Find the key (Lua: `v = headers[name]; if not v then v = query[name] end`) and resolve
     // it while it is still borrowed from the request; edit the request afterwards.
     let mut hit: Option<usize> = None;
+    let mut in_body: Option<BodyKind> = None;
     let mut outcome: Result<u32, &'static str> = Err("No API key found in request");
     for (i, (hname, qname)) in c.names.iter().enumerate() {
         let mut set = false;
@@ -224,6 +227,20 @@ fn authenticate(
                 Arg::Many => return Err("Duplicate API key found"),
             }
         }
+        if hit.is_none() && c.config.key_in_body {
+            let kind = BodyKind::of(req.headers.get(CONTENT_TYPE));
+            if let (Some(kind), Some(b)) = (kind, req.body) {
+                match body::field(&kind, b, qname) {
+                    Field::Absent => {}
+                    Field::One(v) => {
+                        hit = Some(i);
+                        outcome = lookup(creds, &v);
+                        in_body = Some(kind);
+                    }
+                    Field::Many => return Err("Duplicate API key found"),
+                }
+            }
+        }
         if hit.is_some() {
             break;
         }
@@ -236,6 +253,12 @@ fn authenticate(
         let q = st.query_rewrite.as_deref().unwrap_or(req.query);
         if query::has(q, qname) {
             st.query_rewrite = Some(query::without(q, qname));
+        }
+        if let (Some(kind), Some(b)) = (&in_body, req.body) {
+            let b = st.body_rewrite.as_deref().unwrap_or(b);
+            if let Some(rest) = body::without(kind, b, qname) {
+                st.body_rewrite = Some(rest);
+            }
         }
     }
     let idx = outcome?;

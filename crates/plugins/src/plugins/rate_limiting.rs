@@ -573,7 +573,7 @@ pub(crate) async fn access_redis(
             Some(respond::error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "An unexpected error occurred",
-                req.request_id,
+                req.err(),
             ))
         }
     }
@@ -623,7 +623,7 @@ fn decide(
         return Some(respond::error(
             c.error_status,
             &c.config.error_message,
-            req.request_id,
+            req.err(),
         ));
     }
     None

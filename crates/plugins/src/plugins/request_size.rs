@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::ctx::{Exit, PluginState, RequestCtx};
 use crate::error::FieldError;
-use crate::respond;
+use crate::respond::{self, ErrorCtx};
 use crate::schema::{one_of, Ty, F};
 
 fn unit(v: &Value) -> Result<(), String> {
@@ -57,13 +57,13 @@ pub(crate) fn compile(config: Config) -> Compiled {
 
 pub(crate) const MESSAGE: &str = "Request size limit exceeded";
 
-pub(crate) fn too_large(expect_continue: bool, request_id: &str) -> Exit {
+pub(crate) fn too_large(expect_continue: bool, err: ErrorCtx<'_>) -> Exit {
     let status = if expect_continue {
         StatusCode::EXPECTATION_FAILED
     } else {
         StatusCode::PAYLOAD_TOO_LARGE
     };
-    respond::error(status, MESSAGE, request_id)
+    respond::error(status, MESSAGE, err)
 }
 
 /// Lua's `tonumber` on a header value: surrounding spaces allowed, decimal only here.
@@ -86,7 +86,7 @@ pub(crate) fn access(c: &Compiled, st: &mut PluginState, req: &RequestCtx<'_>) -
         .and_then(|v| v.to_str().ok())
         .and_then(lua_number);
     if let Some(len) = cl {
-        return (len > c.limit as f64).then(|| too_large(expect_continue, req.request_id));
+        return (len > c.limit as f64).then(|| too_large(expect_continue, req.err()));
     }
     let chunked = h
         .get(TRANSFER_ENCODING)
@@ -95,7 +95,7 @@ pub(crate) fn access(c: &Compiled, st: &mut PluginState, req: &RequestCtx<'_>) -
         return Some(respond::error(
             StatusCode::LENGTH_REQUIRED,
             "A valid Content-Length header is required",
-            req.request_id,
+            req.err(),
         ));
     }
     // The body is read by the proxy: hand it the (tightest) limit.

@@ -2,8 +2,8 @@
 //! 801): in access, in Kong's order — `replace.uri`, `http_method`, headers (remove, rename,
 //! replace, add, append), body, query string (same five). Header and query edits happen
 //! here; the new path/method/Host go out through [`PluginState`] fields the proxy applies;
-//! a JSON body is transformed by [`transform_json_body`] once the proxy has buffered it
-//! (see [`crate::Plugins::needs_request_body`]).
+//! a JSON, form-urlencoded or multipart body is transformed by [`transform_body`] once the
+//! proxy has buffered it (see [`crate::Plugins::needs_request_body`]).
 //!
 //! Header names are parsed once per config; literal values are prebuilt header values.
 
@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::transform::{
-    append_value, encode_args, is_json, parse_args, split_pair, truthy, valid_header, Tpl,
+    append_value, encode_args, parse_args, split_pair, truthy, valid_header, Tpl,
 };
+use crate::body::{self, BodyKind, Part};
 use crate::ctx::{PluginState, RequestCtx};
 use crate::error::FieldError;
 use crate::schema::{Ty, F};
@@ -323,8 +324,10 @@ pub(crate) fn access(c: &Compiled, st: &mut PluginState, req: &mut RequestCtx<'_
     }
     let q = req.query;
     headers(c, st, req.headers, q);
-    if c.config.has_body_ops() && is_json(req.headers.get(CONTENT_TYPE)) {
-        st.request_body_transform = true;
+    if c.config.has_body_ops() {
+        if let Some(kind) = BodyKind::of(req.headers.get(CONTENT_TYPE)) {
+            st.request_body_transform = Some(kind);
+        }
     }
     if c.has_query_ops {
         querystring(c, st, req.headers, q);
@@ -388,4 +391,119 @@ pub fn transform_json_body(c: &Config, body: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     serde_json::to_vec(&Value::Object(params)).ok()
+}
+
+/// Kong's `transform_body`: by body type; `None` when nothing changed (or the body cannot be
+/// parsed), so the original is sent.
+pub(crate) fn transform_body(c: &Config, kind: &BodyKind, body: &[u8]) -> Option<Vec<u8>> {
+    match kind {
+        BodyKind::Json => transform_json_body(c, body),
+        BodyKind::Form => transform_form_body(c, body),
+        BodyKind::Multipart(ct) => transform_multipart_body(c, body::boundary(ct)?, body),
+    }
+}
+
+fn rendered(v: &str) -> String {
+    Tpl::parse(v).render(None, "").into_owned()
+}
+
+/// `transform_url_encoded_body`: remove, rename, replace (only with a non-empty body), add,
+/// append; re-encoded like `ngx.encode_args` (keys sorted here for a stable order).
+fn transform_form_body(c: &Config, body: &[u8]) -> Option<Vec<u8>> {
+    let mut args = parse_args(std::str::from_utf8(body).ok()?);
+    let pos = |args: &super::transform::Args, k: &str| args.iter().position(|(n, _)| n == k);
+    let mut changed = false;
+    if !body.is_empty() {
+        for k in &c.remove.body {
+            if let Some(i) = pos(&args, k) {
+                args.remove(i);
+                changed = true;
+            }
+        }
+        for e in &c.rename.body {
+            let (o, n) = split_pair(e);
+            if o == n {
+                continue;
+            }
+            if let Some(i) = pos(&args, o) {
+                let (_, v) = args.remove(i);
+                match pos(&args, n) {
+                    Some(j) => args[j].1 = v,
+                    None => args.push((n.to_string(), v)),
+                }
+                changed = true;
+            }
+        }
+        for e in &c.replace.body {
+            let (k, v) = split_pair(e);
+            if let Some(i) = pos(&args, k) {
+                args[i].1 = vec![Some(rendered(v))];
+                changed = true;
+            }
+        }
+    }
+    for e in &c.add.body {
+        let (k, v) = split_pair(e);
+        if pos(&args, k).is_none() {
+            args.push((k.to_string(), vec![Some(rendered(v))]));
+            changed = true;
+        }
+    }
+    for e in &c.append.body {
+        let (k, v) = split_pair(e);
+        match pos(&args, k) {
+            Some(i) => args[i].1.push(Some(rendered(v))),
+            None => args.push((k.to_string(), vec![Some(rendered(v))])),
+        }
+        changed = true;
+    }
+    changed.then(|| encode_args(args).into_bytes())
+}
+
+/// `transform_multipart_body`: rename, remove, replace (only with a non-empty body), add.
+/// Kong has no `append` for multipart bodies. Untouched parts are kept byte for byte.
+fn transform_multipart_body(c: &Config, boundary: &str, body: &[u8]) -> Option<Vec<u8>> {
+    let mut parts = if body.is_empty() {
+        Vec::new()
+    } else {
+        body::parse_multipart(body, boundary)?
+    };
+    let has = |parts: &[Part], k: &str| parts.iter().any(|p| p.name.as_deref() == Some(k));
+    let mut changed = false;
+    if !body.is_empty() {
+        for e in &c.rename.body {
+            let (o, n) = split_pair(e);
+            if o == n {
+                continue;
+            }
+            if let Some(p) = parts.iter().find(|p| p.name.as_deref() == Some(o)) {
+                let v = p.value.clone();
+                parts.retain(|p| p.name.as_deref() != Some(n) && p.name.as_deref() != Some(o));
+                parts.push(Part::simple(n, &v));
+                changed = true;
+            }
+        }
+        for k in &c.remove.body {
+            if has(&parts, k) {
+                parts.retain(|p| p.name.as_deref() != Some(k.as_str()));
+                changed = true;
+            }
+        }
+        for e in &c.replace.body {
+            let (k, v) = split_pair(e);
+            if has(&parts, k) {
+                parts.retain(|p| p.name.as_deref() != Some(k));
+                parts.push(Part::simple(k, rendered(v).as_bytes()));
+                changed = true;
+            }
+        }
+    }
+    for e in &c.add.body {
+        let (k, v) = split_pair(e);
+        if !has(&parts, k) {
+            parts.push(Part::simple(k, rendered(v).as_bytes()));
+            changed = true;
+        }
+    }
+    changed.then(|| body::write_multipart(&parts, boundary))
 }

@@ -276,3 +276,22 @@ pub fn send(
 pub fn get(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Seen {
     send(addr, "GET", target, headers, "")
 }
+
+/// Writes `request` as is on a new connection (e.g. a chunked body) and reads the answer
+/// until the gateway closes it (send `Connection: close`): (status, headers, body).
+pub fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to gateway");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).expect("write request");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
