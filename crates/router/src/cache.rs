@@ -16,6 +16,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+/// foldhash, seeded per process: a fraction of SipHash's cost per lookup (one per request),
+/// still not predictable enough for a client to aim collisions at the cache.
+type Hasher = foldhash::fast::RandomState;
+
 use crate::{Match, Request, RequestExtra, Router};
 
 /// Longest key that is cached; longer requests (huge paths or header values) are routed
@@ -208,8 +212,8 @@ pub struct CacheStats {
 pub struct MatchCache {
     generation: u64,
     key: Vec<u8>,
-    pos: HashMap<Box<[u8]>, Match>,
-    neg: HashSet<Box<[u8]>>,
+    pos: HashMap<Box<[u8]>, Match, Hasher>,
+    neg: HashSet<Box<[u8]>, Hasher>,
     pos_cap: usize,
     neg_cap: usize,
     pos_bytes: usize,
@@ -228,8 +232,8 @@ impl MatchCache {
         let mut c = MatchCache {
             generation: 0,
             key: Vec::with_capacity(MAX_KEY),
-            pos: HashMap::new(),
-            neg: HashSet::new(),
+            pos: HashMap::default(),
+            neg: HashSet::default(),
             pos_cap: 0,
             neg_cap: 0,
             pos_bytes: 0,
