@@ -53,6 +53,35 @@ pub async fn status(State(s): State<AdminState>) -> impl IntoResponse {
     }))
 }
 
+/// `GET /metrics`: the Prometheus exposition (prometheus plugin's series, node and process
+/// metrics), rendered on a blocking thread by walking the proxy threads' shards, so neither
+/// the proxy threads nor this API's event loop wait for a large render.
+pub async fn metrics(State(s): State<AdminState>) -> axum::response::Response {
+    let Some(hub) = s.control.cell().load().observability().cloned() else {
+        return crate::kong_error::not_found().into_response();
+    };
+    let rendered = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::with_capacity(64 * 1024);
+        hub.render_metrics(&mut out).map(|()| out)
+    })
+    .await;
+    match rendered {
+        Ok(Ok(body)) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"message": "An unexpected error occurred"})),
+        )
+            .into_response(),
+    }
+}
+
 /// 503 until a configuration is loaded (Kong: until routers are built, and while the config is
 /// empty), 200 after.
 pub async fn ready(State(s): State<AdminState>) -> impl IntoResponse {

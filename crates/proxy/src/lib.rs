@@ -9,6 +9,7 @@
 mod balancer;
 mod body;
 mod forwarded;
+mod observe;
 mod pool;
 mod request;
 mod respond;
@@ -16,6 +17,8 @@ mod server;
 mod snapshot;
 pub mod tls;
 
+pub use gatehouse_metrics as metrics;
+pub use observe::Observability;
 pub use server::{Proxy, ProxyOptions};
 pub use snapshot::{BuildError, Snapshot, SnapshotCell};
 

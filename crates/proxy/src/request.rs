@@ -23,6 +23,7 @@ use gatehouse_router::{path, Headers, Request as RouteRequest, RequestExtra};
 
 use crate::body::{Progress, ProxyBody, RequestBody, UpstreamBody};
 use crate::forwarded::{self, Peer};
+use crate::observe::{self, Facts};
 use crate::pool::ConnectError;
 use crate::respond::{self, LocalError};
 use crate::server::Worker;
@@ -64,8 +65,14 @@ pub(crate) async fn handle(
     let snap = w.cell.load_full();
     let request_id = w.next_request_id();
     let mut st = PluginState::new(None, None);
-    let mut resp = match proxy(&w, &peer, &snap, &mut st, &request_id, started, req).await {
-        Ok(resp) => resp,
+    observe::request_started(&w);
+    let mut facts = Facts::new(started);
+    facts.bytes_in = content_length(req.headers());
+    let mut resp = match proxy(&w, &peer, &snap, &mut st, &request_id, &mut facts, req).await {
+        Ok(resp) => {
+            facts.from_upstream = true;
+            resp
+        }
         Err(mut local) => {
             if w.opts.headers.response_latency {
                 local
@@ -83,6 +90,8 @@ pub(crate) async fn handle(
             .run_header_filter(&mut st, status, resp.headers_mut());
         snap.plugins.run_log(&st, status);
     }
+    let bytes_out = content_length(resp.headers());
+    observe::log_phase(&w, &snap, &st, resp.status(), bytes_out, &facts);
     if w.opts.headers.request_id {
         resp.headers_mut()
             .insert(X_KONG_REQUEST_ID.clone(), request_id);
@@ -97,9 +106,10 @@ async fn proxy(
     snap: &Snapshot,
     st: &mut PluginState,
     request_id: &HeaderValue,
-    started: Instant,
+    facts: &mut Facts,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
+    let started = facts.started;
     let server_header = w.opts.headers.server;
     let rid = request_id.to_str().unwrap_or("");
     let (mut parts, body) = req.into_parts();
@@ -346,6 +356,8 @@ async fn proxy(
     };
     let (resp, sender, key) = response;
     let upstream_latency = ms_since(sent_at);
+    (facts.sent_at, facts.upstream_ms) =
+        (Some(sent_at), Some(sent_at.elapsed().as_millis() as u64));
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.reserve(8);
@@ -550,6 +562,14 @@ fn ms_value(ms: u128) -> HeaderValue {
         Some(v) => v.clone(),
         None => HeaderValue::from(ms as u64),
     }
+}
+
+/// A message's Content-Length (0 when absent or invalid), for bandwidth metrics.
+fn content_length(h: &HeaderMap) -> u64 {
+    h.get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn ms_since(t: Instant) -> HeaderValue {

@@ -1,0 +1,263 @@
+//! Observability hooks of the request path: Prometheus metrics recorded in the log phase into
+//! this thread's shard, through handles resolved when the snapshot was built.
+//!
+//! Why here and not in request.rs: the request path calls two hooks ([`request_started`],
+//! [`log_phase`]); everything else (which series a route writes, which prometheus flags
+//! apply, node counters) lives in this file. Per request the cost is a few relaxed
+//! load/store pairs into cells only this thread writes, no allocation, no label lookup.
+//!
+//! The [`Observability`] hub (registry, later log queues) is created once at start-up and
+//! attached to the first snapshot ([`crate::Snapshot::observed`]); every later snapshot built
+//! from a previous one inherits it, so the admin side finds it through the published cell.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use gatehouse_config::Config;
+use gatehouse_metrics::{
+    ConsumerMetrics, MetricFlags, Observation, Registry, RouteLabels, RouteMetrics, Shard, Source,
+};
+use gatehouse_plugins::{ObserverRef, PluginState, Plugins};
+use http::StatusCode;
+
+use crate::snapshot::SnapshotCell;
+
+/// Process-wide observability state, shared by every snapshot of one gateway.
+pub struct Observability {
+    metrics: Arc<Registry>,
+    /// LMDB data file, sized at scrape time (`gatehouse_lmdb_size_bytes`).
+    lmdb_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Observability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observability").finish_non_exhaustive()
+    }
+}
+
+impl Observability {
+    /// `metrics` must have one shard per proxy thread.
+    pub fn new(metrics: Arc<Registry>, lmdb_file: Option<PathBuf>) -> Arc<Observability> {
+        Arc::new(Observability { metrics, lmdb_file })
+    }
+
+    pub fn metrics(&self) -> &Arc<Registry> {
+        &self.metrics
+    }
+
+    /// The Prometheus exposition (call from an admin/status thread, never a proxy thread).
+    pub fn render_metrics(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        if let Some(size) = self
+            .lmdb_file
+            .as_ref()
+            .and_then(|p| std::fs::metadata(p).ok())
+        {
+            self.metrics.process().set_lmdb_size(size.len());
+        }
+        self.metrics.render(out)
+    }
+}
+
+/// A snapshot's resolved handles.
+#[derive(Default)]
+pub(crate) struct SnapshotObs {
+    pub hub: Option<Arc<Observability>>,
+    /// Per route (config order): its series, when it has a service and a prometheus plugin
+    /// exists in the config.
+    routes: Vec<Option<RouteMetrics>>,
+    /// Per consumer (config order), when some prometheus instance has `per_consumer`.
+    consumers: Vec<ConsumerMetrics>,
+    /// Whether any observer plugin is configured at all (else the log phase skips the walk).
+    any_observer: bool,
+}
+
+impl SnapshotObs {
+    /// Resolves the handles for `config`. Runs on the control thread that builds the snapshot.
+    /// The registry forgets series of removed routes here, before the swap (a refused load
+    /// afterwards leaves those series unrendered until the next successful load).
+    pub fn build(hub: Option<Arc<Observability>>, config: &Config, plugins: &Plugins) -> Self {
+        let observers = plugins.observer_instances();
+        let any_observer = !observers.is_empty();
+        let Some(h) = hub.as_ref() else {
+            return SnapshotObs {
+                hub,
+                any_observer,
+                ..SnapshotObs::default()
+            };
+        };
+        let mut prometheus = false;
+        let mut per_consumer = false;
+        for (_, o) in &observers {
+            if let gatehouse_plugins::Observer::Prometheus(_, c) = o {
+                prometheus = true;
+                per_consumer |= c.per_consumer;
+            }
+        }
+        let mut b = h.metrics.snapshot_builder();
+        let mut routes = Vec::new();
+        let mut consumers = Vec::new();
+        if prometheus {
+            let services: HashMap<_, _> = config.services.iter().map(|s| (s.id, s)).collect();
+            routes = config
+                .routes
+                .iter()
+                .map(|r| {
+                    let s = services.get(&r.service?)?;
+                    let labels = RouteLabels::kong(
+                        s.name.as_deref(),
+                        &s.host,
+                        r.name.as_deref(),
+                        &r.id.to_string(),
+                        "default",
+                    );
+                    Some(b.route(labels, MetricFlags::default()))
+                })
+                .collect();
+            if per_consumer {
+                consumers = config
+                    .consumers
+                    .iter()
+                    .map(|c| {
+                        let id = c.id.to_string();
+                        b.consumer(c.username.as_deref().unwrap_or(&id))
+                    })
+                    .collect();
+            }
+        }
+        b.commit();
+        SnapshotObs {
+            hub,
+            routes,
+            consumers,
+            any_observer,
+        }
+    }
+}
+
+/// A proxy thread's writers.
+pub(crate) struct WorkerObs {
+    shard: Option<Shard>,
+}
+
+impl WorkerObs {
+    /// Claims proxy thread `index`'s shard from the hub attached to the current snapshot.
+    pub fn new(index: usize, cell: &SnapshotCell) -> WorkerObs {
+        let shard = cell
+            .load()
+            .obs
+            .hub
+            .as_ref()
+            .and_then(|h| h.metrics.shard(index));
+        WorkerObs { shard }
+    }
+
+    pub fn connection_opened(&self) {
+        if let Some(s) = &self.shard {
+            s.connection_opened();
+        }
+    }
+
+    pub fn connection_closed(&self) {
+        if let Some(s) = &self.shard {
+            s.connection_closed();
+        }
+    }
+}
+
+/// What the request path measured, for the log phase.
+pub(crate) struct Facts {
+    pub started: Instant,
+    /// When the request was sent upstream (the last try).
+    pub sent_at: Option<Instant>,
+    /// Upstream wait (send → response head), ms.
+    pub upstream_ms: Option<u64>,
+    /// The upstream produced the response (else the gateway or a plugin did).
+    pub from_upstream: bool,
+    /// Request body size (Content-Length).
+    pub bytes_in: u64,
+}
+
+impl Facts {
+    pub fn new(started: Instant) -> Facts {
+        Facts {
+            started,
+            sent_at: None,
+            upstream_ms: None,
+            from_upstream: false,
+            bytes_in: 0,
+        }
+    }
+}
+
+/// `kong_nginx_requests_total` and the in-flight gauge, at the start of a request.
+#[inline]
+pub(crate) fn request_started(w: &crate::server::Worker) {
+    if let Some(s) = &w.obs.shard {
+        s.request();
+        s.request_started();
+    }
+}
+
+/// The log phase (response head ready): node counters, router cache totals and, when a
+/// prometheus plugin applies, the route's series.
+#[inline]
+pub(crate) fn log_phase(
+    w: &crate::server::Worker,
+    snap: &crate::Snapshot,
+    st: &PluginState,
+    status: StatusCode,
+    bytes_out: u64,
+    facts: &Facts,
+) {
+    let Some(shard) = &w.obs.shard else {
+        return;
+    };
+    shard.request_finished();
+    let stats = w.match_cache.borrow().stats();
+    shard.set_router_cache(stats.hits + stats.negative_hits, stats.misses);
+    let obs = &snap.obs;
+    if !obs.any_observer {
+        return;
+    }
+    let Some(rm) = st
+        .route
+        .and_then(|r| obs.routes.get(r))
+        .and_then(Option::as_ref)
+    else {
+        return; // Kong records per-route series only for routes with a service
+    };
+    let Some(flags) = snap.plugins.observer_refs(st).find_map(|o| match o {
+        ObserverRef::Prometheus(c) => Some(MetricFlags {
+            status_code_metrics: c.status_code_metrics,
+            latency_metrics: c.latency_metrics,
+            bandwidth_metrics: c.bandwidth_metrics,
+            per_consumer: c.per_consumer,
+        }),
+        _ => None,
+    }) else {
+        return;
+    };
+    let now = Instant::now();
+    let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_millis() as u64;
+    let o = Observation {
+        status: status.as_u16(),
+        source: Some(if facts.from_upstream {
+            Source::Service
+        } else {
+            Source::Kong
+        }),
+        kong_ms: Some(
+            facts
+                .sent_at
+                .map_or(ms(facts.started, now), |s| ms(facts.started, s)),
+        ),
+        upstream_ms: facts.upstream_ms,
+        request_ms: Some(ms(facts.started, now)),
+        bytes_in: facts.bytes_in,
+        bytes_out,
+    };
+    let consumer = st.consumer.and_then(|c| obs.consumers.get(c as usize));
+    shard.record_with(rm, flags, consumer, &o);
+}
