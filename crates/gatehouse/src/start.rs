@@ -152,7 +152,7 @@ fn start(conf: Option<PathBuf>, prefix: Option<PathBuf>) -> Result<()> {
             subsystem: "http".into(),
         });
     let hub = Observability::new(metrics, Some(settings.lmdb_path().join("data.mdb")));
-    let snapshot = first_snapshot(&settings, &store)?.observed(hub);
+    let snapshot = first_snapshot(&settings, &store)?.observed(hub.clone());
     tracing::info!(routes = snapshot.route_count(), hash = %snapshot.hash, "configuration loaded");
     let cell = Arc::new(ArcSwap::from_pointee(snapshot));
 
@@ -180,7 +180,7 @@ fn start(conf: Option<PathBuf>, prefix: Option<PathBuf>) -> Result<()> {
     .context("cannot start the admin listeners")?;
     tracing::info!(proxy = ?proxy.local_addrs(), admin = ?admin.admin_addrs, status = ?admin.status_addrs, "gatehouse started");
 
-    wait_for_signal()?;
+    wait_for_signal(&hub)?;
     tracing::info!("shutting down: draining in-flight requests");
     proxy.shutdown(DRAIN_GRACE);
     admin.shutdown();
@@ -238,15 +238,25 @@ fn load_error_report(e: &LoadError) -> String {
     }
 }
 
-fn wait_for_signal() -> Result<()> {
+/// Waits for SIGTERM/SIGINT; SIGUSR1 (log rotation, as nginx's reopen) makes file-log
+/// plugins reopen their files.
+fn wait_for_signal(hub: &Observability) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = term.recv() => {}
-            r = tokio::signal::ctrl_c() => r?,
+        let mut term = signal(SignalKind::terminate())?;
+        let mut usr1 = signal(SignalKind::user_defined1())?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                r = tokio::signal::ctrl_c() => { r?; break }
+                _ = usr1.recv() => {
+                    tracing::info!("SIGUSR1: reopening log files");
+                    hub.reopen_log_files();
+                }
+            }
         }
         Ok::<_, std::io::Error>(())
     })?;

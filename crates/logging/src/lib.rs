@@ -22,4 +22,4 @@ mod record;
 pub use file::{FileSink, ReopenHandle};
 pub use http::{HttpLogConfig, HttpLogSink};
 pub use queue::{Queue, QueueConfig, QueueSender, QueueStats, Sink};
-pub use record::{LogRecord, RequestSource, TlsInfo, Try};
+pub use record::{header_map, HeaderMap, LogRecord, RequestSource, TlsInfo, Try};

@@ -5,7 +5,8 @@
 //! full (or `max_bytes` would be exceeded) the *new* record is dropped and counted; Kong drops the
 //! oldest, which a producer cannot do without a lock, and both keep memory bounded.
 //!
-//! The shipper waits for a first record, coalesces up to `max_batch_size` records or until
+//! The shipper polls (it never blocks inside the channel, so a producer's push never has to
+//! wake it), waits for a first record, coalesces up to `max_batch_size` records or until
 //! `max_coalescing_delay` passed since the first, and hands the batch to the [`Sink`]. A failed
 //! send is retried after `initial_retry_delay`, doubling up to `max_retry_delay`, until
 //! `max_retry_time` has passed since the first attempt; then the batch is dropped and counted.
@@ -13,7 +14,7 @@
 //! accepted and treated as 1.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -115,6 +116,9 @@ pub struct Queue {
 
 /// How often an idle shipper checks for shutdown.
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// Poll interval bounds (see `Shipper::poll`).
+const MIN_POLL: Duration = Duration::from_millis(1);
+const MAX_POLL: Duration = Duration::from_millis(20);
 
 impl Queue {
     /// Starts the shipper thread `gh-log-{name}`.
@@ -186,40 +190,49 @@ impl Shipper {
         batch.push(rec);
     }
 
+    /// Waits up to `wait` for a record by polling. The shipper never blocks inside the
+    /// channel: a blocked receiver makes every producer's `try_send` wake it (a futex call on
+    /// the proxy thread); a polling one leaves producers a lock-free slot write. The poll
+    /// interval backs off from 1 ms to [`MAX_POLL`] while idle.
+    fn poll(&self, wait: Duration, idle: &mut Duration) -> Result<Option<(LogRecord, u32)>, ()> {
+        let until = Instant::now() + wait;
+        loop {
+            match self.rx.try_recv() {
+                Ok(x) => {
+                    *idle = MIN_POLL;
+                    return Ok(Some(x));
+                }
+                Err(mpsc::TryRecvError::Disconnected) => return Err(()),
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.closing.load(Relaxed) {
+                return Ok(None);
+            }
+            std::thread::sleep((*idle).min(left));
+            *idle = (*idle * 2).min(MAX_POLL);
+        }
+    }
+
     fn run(self, mut sink: impl Sink) {
         let max = self.cfg.max_batch_size.max(1);
         let single = self.cfg.max_batch_size <= 1;
         let mut batch = Vec::with_capacity(max.min(4096));
+        let mut idle = MIN_POLL;
         loop {
-            let first = match self.rx.recv_timeout(IDLE_POLL) {
-                Ok(x) => x,
-                Err(RecvTimeoutError::Timeout) if self.closing.load(Relaxed) => break,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => break,
+            let first = match self.poll(IDLE_POLL, &mut idle) {
+                Ok(Some(x)) => x,
+                Ok(None) if self.closing.load(Relaxed) => break,
+                Ok(None) => continue,
+                Err(()) => break,
             };
             self.take(&mut batch, first);
             let deadline = Instant::now() + self.cfg.max_coalescing_delay;
             while batch.len() < max {
-                // Drain what is already there without syscalls, then wait for the rest.
-                match self.rx.try_recv() {
-                    Ok(x) => {
-                        self.take(&mut batch, x);
-                        continue;
-                    }
-                    Err(mpsc::TryRecvError::Disconnected) => break,
-                    Err(mpsc::TryRecvError::Empty) => {}
-                }
-                if self.closing.load(Relaxed) {
-                    break;
-                }
                 let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                match self.rx.recv_timeout(left.min(IDLE_POLL)) {
-                    Ok(x) => self.take(&mut batch, x),
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => break,
+                match self.poll(left, &mut idle) {
+                    Ok(Some(x)) => self.take(&mut batch, x),
+                    Ok(None) | Err(()) => break,
                 }
             }
             self.ship(&mut sink, &batch, single);

@@ -9,6 +9,7 @@
 mod balancer;
 mod body;
 mod forwarded;
+mod logs;
 mod observe;
 mod pool;
 mod request;

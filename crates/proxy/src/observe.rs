@@ -1,5 +1,6 @@
 //! Observability hooks of the request path: Prometheus metrics recorded in the log phase into
-//! this thread's shard, through handles resolved when the snapshot was built.
+//! this thread's shard, through handles resolved when the snapshot was built, and log records
+//! handed to the http-log/file-log queues (`logs.rs`).
 //!
 //! Why here and not in request.rs: the request path calls two hooks ([`request_started`],
 //! [`log_phase`]); everything else (which series a route writes, which prometheus flags
@@ -16,11 +17,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use gatehouse_config::Config;
+use gatehouse_logging::QueueSender;
 use gatehouse_metrics::{
     ConsumerMetrics, MetricFlags, Observation, Registry, RouteLabels, RouteMetrics, Shard, Source,
 };
 use gatehouse_plugins::{ObserverRef, PluginState, Plugins};
-use http::StatusCode;
+use http::{HeaderMap, HeaderValue, Request, StatusCode, Uri};
+
+use crate::forwarded::{self, Peer};
+use crate::logs::{self, Captured, EntityJson, LogQueues};
 
 use crate::snapshot::SnapshotCell;
 
@@ -29,6 +34,7 @@ pub struct Observability {
     metrics: Arc<Registry>,
     /// LMDB data file, sized at scrape time (`gatehouse_lmdb_size_bytes`).
     lmdb_file: Option<PathBuf>,
+    logs: LogQueues,
 }
 
 impl std::fmt::Debug for Observability {
@@ -40,11 +46,20 @@ impl std::fmt::Debug for Observability {
 impl Observability {
     /// `metrics` must have one shard per proxy thread.
     pub fn new(metrics: Arc<Registry>, lmdb_file: Option<PathBuf>) -> Arc<Observability> {
-        Arc::new(Observability { metrics, lmdb_file })
+        Arc::new(Observability {
+            metrics,
+            lmdb_file,
+            logs: LogQueues::default(),
+        })
     }
 
     pub fn metrics(&self) -> &Arc<Registry> {
         &self.metrics
+    }
+
+    /// SIGUSR1 / log rotation: file-log plugins reopen their files before the next write.
+    pub fn reopen_log_files(&self) {
+        self.logs.reopen_files();
     }
 
     /// The Prometheus exposition (call from an admin/status thread, never a proxy thread).
@@ -71,6 +86,12 @@ pub(crate) struct SnapshotObs {
     consumers: Vec<ConsumerMetrics>,
     /// Whether any observer plugin is configured at all (else the log phase skips the walk).
     any_observer: bool,
+    /// Whether an http-log/file-log plugin is configured (the request path then captures
+    /// what the log record needs).
+    any_log: bool,
+    /// Queue per plugin instance index (http-log / file-log instances only).
+    log_senders: Vec<Option<QueueSender>>,
+    entities: EntityJson,
 }
 
 impl SnapshotObs {
@@ -89,12 +110,24 @@ impl SnapshotObs {
         };
         let mut prometheus = false;
         let mut per_consumer = false;
+        let mut any_log = false;
         for (_, o) in &observers {
-            if let gatehouse_plugins::Observer::Prometheus(_, c) = o {
-                prometheus = true;
-                per_consumer |= c.per_consumer;
+            match o {
+                gatehouse_plugins::Observer::Prometheus(_, c) => {
+                    prometheus = true;
+                    per_consumer |= c.per_consumer;
+                }
+                gatehouse_plugins::Observer::HttpLog(..)
+                | gatehouse_plugins::Observer::FileLog(..) => any_log = true,
+                _ => {}
             }
         }
+        let log_senders = h.logs.resolve(&observers, &h.metrics);
+        let entities = if any_log {
+            EntityJson::build(config)
+        } else {
+            EntityJson::default()
+        };
         let mut b = h.metrics.snapshot_builder();
         let mut routes = Vec::new();
         let mut consumers = Vec::new();
@@ -132,6 +165,9 @@ impl SnapshotObs {
             routes,
             consumers,
             any_observer,
+            any_log,
+            log_senders,
+            entities,
         }
     }
 }
@@ -177,6 +213,8 @@ pub(crate) struct Facts {
     pub from_upstream: bool,
     /// Request body size (Content-Length).
     pub bytes_in: u64,
+    /// Captured for log plugins (only when the snapshot has one).
+    pub log: Option<Box<Captured>>,
 }
 
 impl Facts {
@@ -187,7 +225,40 @@ impl Facts {
             upstream_ms: None,
             from_upstream: false,
             bytes_in: 0,
+            log: None,
         }
+    }
+}
+
+/// Before the request is taken apart: what a log record needs, when the snapshot has a log
+/// plugin (reference-counted clones of the method, URI and header map).
+#[inline]
+pub(crate) fn capture<B>(
+    w: &crate::server::Worker,
+    peer: &Peer,
+    snap: &crate::Snapshot,
+    req: &Request<B>,
+    request_id: &HeaderValue,
+    facts: &mut Facts,
+) {
+    if !snap.obs.any_log {
+        return;
+    }
+    facts.log = Some(Box::new(Captured {
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        headers: req.headers().clone(),
+        request_id: request_id.clone(),
+        client_ip: forwarded::client_ip(peer, req.headers(), &w.opts.real_ip_header),
+        upstream_uri: None,
+    }));
+}
+
+/// The URI sent upstream (`upstream_uri` of the log record).
+#[inline]
+pub(crate) fn upstream_uri(facts: &mut Facts, uri: &Uri) {
+    if let Some(c) = facts.log.as_mut() {
+        c.upstream_uri = Some(uri.clone());
     }
 }
 
@@ -205,12 +276,14 @@ pub(crate) fn request_started(w: &crate::server::Worker) {
 #[inline]
 pub(crate) fn log_phase(
     w: &crate::server::Worker,
+    peer: &Peer,
     snap: &crate::Snapshot,
     st: &PluginState,
     status: StatusCode,
-    bytes_out: u64,
+    response_headers: &HeaderMap,
     facts: &Facts,
 ) {
+    let bytes_out = content_length(response_headers);
     let Some(shard) = &w.obs.shard else {
         return;
     };
@@ -221,6 +294,50 @@ pub(crate) fn log_phase(
     if !obs.any_observer {
         return;
     }
+    let now = Instant::now();
+    let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_millis() as u64;
+    let mut flags = None;
+    for o in snap.plugins.observer_refs(st) {
+        match o {
+            ObserverRef::Prometheus(c) if flags.is_none() => {
+                flags = Some(MetricFlags {
+                    status_code_metrics: c.status_code_metrics,
+                    latency_metrics: c.latency_metrics,
+                    bandwidth_metrics: c.bandwidth_metrics,
+                    per_consumer: c.per_consumer,
+                })
+            }
+            ObserverRef::HttpLog(i, _) | ObserverRef::FileLog(i, _) => {
+                let (Some(Some(tx)), Some(c)) = (obs.log_senders.get(i), facts.log.as_deref())
+                else {
+                    continue;
+                };
+                let request_ms = ms(facts.started, now);
+                let started_at = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64)
+                    .saturating_sub(request_ms);
+                tx.push(logs::record(
+                    c,
+                    &obs.entities,
+                    st.route,
+                    st.consumer,
+                    peer.https,
+                    peer.local_port,
+                    status.as_u16(),
+                    response_headers,
+                    facts,
+                    bytes_out,
+                    request_ms,
+                    started_at,
+                ));
+            }
+            _ => {}
+        }
+    }
+    let Some(flags) = flags else {
+        return;
+    };
     let Some(rm) = st
         .route
         .and_then(|r| obs.routes.get(r))
@@ -228,19 +345,6 @@ pub(crate) fn log_phase(
     else {
         return; // Kong records per-route series only for routes with a service
     };
-    let Some(flags) = snap.plugins.observer_refs(st).find_map(|o| match o {
-        ObserverRef::Prometheus(c) => Some(MetricFlags {
-            status_code_metrics: c.status_code_metrics,
-            latency_metrics: c.latency_metrics,
-            bandwidth_metrics: c.bandwidth_metrics,
-            per_consumer: c.per_consumer,
-        }),
-        _ => None,
-    }) else {
-        return;
-    };
-    let now = Instant::now();
-    let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_millis() as u64;
     let o = Observation {
         status: status.as_u16(),
         source: Some(if facts.from_upstream {
@@ -260,4 +364,12 @@ pub(crate) fn log_phase(
     };
     let consumer = st.consumer.and_then(|c| obs.consumers.get(c as usize));
     shard.record_with(rm, flags, consumer, &o);
+}
+
+/// A message's Content-Length (0 when absent or invalid), for bandwidth metrics and logs.
+pub(crate) fn content_length(h: &HeaderMap) -> u64 {
+    h.get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }

@@ -67,7 +67,8 @@ pub(crate) async fn handle(
     let mut st = PluginState::new(None, None);
     observe::request_started(&w);
     let mut facts = Facts::new(started);
-    facts.bytes_in = content_length(req.headers());
+    facts.bytes_in = observe::content_length(req.headers());
+    observe::capture(&w, &peer, &snap, &req, &request_id, &mut facts);
     let mut resp = match proxy(&w, &peer, &snap, &mut st, &request_id, &mut facts, req).await {
         Ok(resp) => {
             facts.from_upstream = true;
@@ -90,8 +91,7 @@ pub(crate) async fn handle(
             .run_header_filter(&mut st, status, resp.headers_mut());
         snap.plugins.run_log(&st, status);
     }
-    let bytes_out = content_length(resp.headers());
-    observe::log_phase(&w, &snap, &st, resp.status(), bytes_out, &facts);
+    observe::log_phase(&w, &peer, &snap, &st, resp.status(), resp.headers(), &facts);
     if w.opts.headers.request_id {
         resp.headers_mut()
             .insert(X_KONG_REQUEST_ID.clone(), request_id);
@@ -251,6 +251,7 @@ async fn proxy(
         return Err(respond::error(LocalError::BadRequest, rid, server_header));
     };
     parts.uri = Uri::from(pq);
+    observe::upstream_uri(facts, &parts.uri);
     parts.version = Version::HTTP_11;
     if let Some(m) = st.method_rewrite.take() {
         parts.method = m;
@@ -562,14 +563,6 @@ fn ms_value(ms: u128) -> HeaderValue {
         Some(v) => v.clone(),
         None => HeaderValue::from(ms as u64),
     }
-}
-
-/// A message's Content-Length (0 when absent or invalid), for bandwidth metrics.
-fn content_length(h: &HeaderMap) -> u64 {
-    h.get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 fn ms_since(t: Instant) -> HeaderValue {
