@@ -21,6 +21,18 @@ use std::time::{Duration, Instant};
 
 use crate::record::LogRecord;
 
+/// What a queue carries: log records, or other per-request entries (e.g. trace spans).
+pub trait Entry: Send + 'static {
+    /// Rough size for `max_bytes` accounting.
+    fn approx_size(&self) -> usize;
+}
+
+impl Entry for LogRecord {
+    fn approx_size(&self) -> usize {
+        LogRecord::approx_size(self)
+    }
+}
+
 /// Kong's `queue` plugin settings (defaults as in Kong 3.x).
 #[derive(Clone, Debug)]
 pub struct QueueConfig {
@@ -50,9 +62,9 @@ impl Default for QueueConfig {
 }
 
 /// Where batches go. Runs on the shipper thread only, so it may block (network, disk).
-pub trait Sink: Send + 'static {
+pub trait Sink<T = LogRecord>: Send + 'static {
     /// Delivers one batch; `Err` makes the queue retry the same batch later.
-    fn send(&mut self, batch: &[LogRecord], single: bool) -> Result<(), String>;
+    fn send(&mut self, batch: &[T], single: bool) -> Result<(), String>;
 }
 
 /// Counters of one queue. `dropped` is an `Arc` so it can be handed to
@@ -71,17 +83,26 @@ pub struct QueueStats {
 }
 
 /// The producer side; clone one per proxy thread (or per snapshot) and call [`push`](Self::push).
-#[derive(Clone)]
-pub struct QueueSender {
-    tx: SyncSender<(LogRecord, u32)>,
+pub struct QueueSender<T = LogRecord> {
+    tx: SyncSender<(T, u32)>,
     stats: Arc<QueueStats>,
     max_bytes: u64,
 }
 
-impl QueueSender {
+impl<T> Clone for QueueSender<T> {
+    fn clone(&self) -> Self {
+        QueueSender {
+            tx: self.tx.clone(),
+            stats: self.stats.clone(),
+            max_bytes: self.max_bytes,
+        }
+    }
+}
+
+impl<T: Entry> QueueSender<T> {
     /// Enqueues without blocking; `false` (and `dropped` + 1) when full or shut down.
     #[inline]
-    pub fn push(&self, rec: LogRecord) -> bool {
+    pub fn push(&self, rec: T) -> bool {
         let size = if self.max_bytes == u64::MAX {
             0
         } else {
@@ -108,8 +129,8 @@ impl QueueSender {
 }
 
 /// A running queue: the sender, its stats and the shipper thread.
-pub struct Queue {
-    sender: QueueSender,
+pub struct Queue<T = LogRecord> {
+    sender: QueueSender<T>,
     closing: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -120,9 +141,9 @@ const IDLE_POLL: Duration = Duration::from_millis(200);
 const MIN_POLL: Duration = Duration::from_millis(1);
 const MAX_POLL: Duration = Duration::from_millis(20);
 
-impl Queue {
+impl<T: Entry> Queue<T> {
     /// Starts the shipper thread `gh-log-{name}`.
-    pub fn start(name: &str, cfg: QueueConfig, sink: impl Sink) -> std::io::Result<Queue> {
+    pub fn start(name: &str, cfg: QueueConfig, sink: impl Sink<T>) -> std::io::Result<Queue<T>> {
         let (tx, rx) = mpsc::sync_channel(cfg.max_entries.max(1));
         let stats = Arc::new(QueueStats::default());
         let closing = Arc::new(AtomicBool::new(false));
@@ -147,7 +168,7 @@ impl Queue {
         })
     }
 
-    pub fn sender(&self) -> QueueSender {
+    pub fn sender(&self) -> QueueSender<T> {
         self.sender.clone()
     }
 
@@ -158,10 +179,12 @@ impl Queue {
     /// Stops accepting the wait for new batches, ships what is queued (with retries bounded by
     /// `max_retry_time`) and joins the thread.
     pub fn shutdown(mut self) {
-        self.stop();
+        self.halt();
     }
+}
 
-    fn stop(&mut self) {
+impl<T> Queue<T> {
+    fn halt(&mut self) {
         self.closing.store(true, Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -169,21 +192,21 @@ impl Queue {
     }
 }
 
-impl Drop for Queue {
+impl<T> Drop for Queue<T> {
     fn drop(&mut self) {
-        self.stop();
+        self.halt();
     }
 }
 
-struct Shipper {
+struct Shipper<T> {
     cfg: QueueConfig,
-    rx: Receiver<(LogRecord, u32)>,
+    rx: Receiver<(T, u32)>,
     stats: Arc<QueueStats>,
     closing: Arc<AtomicBool>,
 }
 
-impl Shipper {
-    fn take(&self, batch: &mut Vec<LogRecord>, (rec, size): (LogRecord, u32)) {
+impl<T: Entry> Shipper<T> {
+    fn take(&self, batch: &mut Vec<T>, (rec, size): (T, u32)) {
         if size > 0 {
             self.stats.queued_bytes.fetch_sub(size as u64, Relaxed);
         }
@@ -194,7 +217,7 @@ impl Shipper {
     /// channel: a blocked receiver makes every producer's `try_send` wake it (a futex call on
     /// the proxy thread); a polling one leaves producers a lock-free slot write. The poll
     /// interval backs off from 1 ms to [`MAX_POLL`] while idle.
-    fn poll(&self, wait: Duration, idle: &mut Duration) -> Result<Option<(LogRecord, u32)>, ()> {
+    fn poll(&self, wait: Duration, idle: &mut Duration) -> Result<Option<(T, u32)>, ()> {
         let until = Instant::now() + wait;
         loop {
             match self.rx.try_recv() {
@@ -214,7 +237,7 @@ impl Shipper {
         }
     }
 
-    fn run(self, mut sink: impl Sink) {
+    fn run(self, mut sink: impl Sink<T>) {
         let max = self.cfg.max_batch_size.max(1);
         let single = self.cfg.max_batch_size <= 1;
         let mut batch = Vec::with_capacity(max.min(4096));
@@ -251,7 +274,7 @@ impl Shipper {
         }
     }
 
-    fn ship(&self, sink: &mut impl Sink, batch: &[LogRecord], single: bool) {
+    fn ship(&self, sink: &mut impl Sink<T>, batch: &[T], single: bool) {
         let started = Instant::now();
         let mut delay = self.cfg.initial_retry_delay;
         loop {

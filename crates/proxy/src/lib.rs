@@ -11,6 +11,7 @@ mod body;
 mod forwarded;
 mod logs;
 mod observe;
+mod otel;
 mod pool;
 mod request;
 mod respond;

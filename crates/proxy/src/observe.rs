@@ -26,6 +26,7 @@ use http::{HeaderMap, HeaderValue, Request, StatusCode, Uri};
 
 use crate::forwarded::{self, Peer};
 use crate::logs::{self, Captured, EntityJson, LogQueues};
+use crate::otel::{self, Span, SpanQueues, TraceCtx};
 
 use crate::snapshot::SnapshotCell;
 
@@ -35,6 +36,7 @@ pub struct Observability {
     /// LMDB data file, sized at scrape time (`gatehouse_lmdb_size_bytes`).
     lmdb_file: Option<PathBuf>,
     logs: LogQueues,
+    spans: SpanQueues,
 }
 
 impl std::fmt::Debug for Observability {
@@ -50,6 +52,7 @@ impl Observability {
             metrics,
             lmdb_file,
             logs: LogQueues::default(),
+            spans: SpanQueues::default(),
         })
     }
 
@@ -75,6 +78,9 @@ impl Observability {
     }
 }
 
+/// A route's span attributes: (route name, service name).
+type SpanNames = (Option<Arc<str>>, Option<Arc<str>>);
+
 /// A snapshot's resolved handles.
 #[derive(Default)]
 pub(crate) struct SnapshotObs {
@@ -92,6 +98,12 @@ pub(crate) struct SnapshotObs {
     /// Queue per plugin instance index (http-log / file-log instances only).
     log_senders: Vec<Option<QueueSender>>,
     entities: EntityJson,
+    /// Whether an opentelemetry plugin is configured.
+    any_otel: bool,
+    /// Exporter per plugin instance index (opentelemetry instances only).
+    span_senders: Vec<Option<QueueSender<Span>>>,
+    /// Per route: (route name, service name), span attributes.
+    names: Vec<SpanNames>,
 }
 
 impl SnapshotObs {
@@ -111,6 +123,7 @@ impl SnapshotObs {
         let mut prometheus = false;
         let mut per_consumer = false;
         let mut any_log = false;
+        let mut any_otel = false;
         for (_, o) in &observers {
             match o {
                 gatehouse_plugins::Observer::Prometheus(_, c) => {
@@ -119,10 +132,27 @@ impl SnapshotObs {
                 }
                 gatehouse_plugins::Observer::HttpLog(..)
                 | gatehouse_plugins::Observer::FileLog(..) => any_log = true,
-                _ => {}
+                gatehouse_plugins::Observer::OpenTelemetry(..) => any_otel = true,
             }
         }
         let log_senders = h.logs.resolve(&observers, &h.metrics);
+        let span_senders = h.spans.resolve(&observers, &h.metrics);
+        let names = if any_otel {
+            let svc: HashMap<_, _> = config.services.iter().map(|s| (s.id, s)).collect();
+            config
+                .routes
+                .iter()
+                .map(|r| {
+                    let s = r.service.and_then(|id| svc.get(&id));
+                    (
+                        r.name.as_deref().map(Arc::from),
+                        s.and_then(|s| s.name.as_deref()).map(Arc::from),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let entities = if any_log {
             EntityJson::build(config)
         } else {
@@ -168,6 +198,9 @@ impl SnapshotObs {
             any_log,
             log_senders,
             entities,
+            any_otel,
+            span_senders,
+            names,
         }
     }
 }
@@ -215,6 +248,10 @@ pub(crate) struct Facts {
     pub bytes_in: u64,
     /// Captured for log plugins (only when the snapshot has one).
     pub log: Option<Box<Captured>>,
+    /// The trace context sent upstream (opentelemetry).
+    pub trace: Option<TraceCtx>,
+    /// Request method, for spans (only when the snapshot has an opentelemetry plugin).
+    pub method: Option<http::Method>,
 }
 
 impl Facts {
@@ -226,6 +263,8 @@ impl Facts {
             from_upstream: false,
             bytes_in: 0,
             log: None,
+            trace: None,
+            method: None,
         }
     }
 }
@@ -241,6 +280,9 @@ pub(crate) fn capture<B>(
     request_id: &HeaderValue,
     facts: &mut Facts,
 ) {
+    if snap.obs.any_otel {
+        facts.method = Some(req.method().clone());
+    }
     if !snap.obs.any_log {
         return;
     }
@@ -252,6 +294,25 @@ pub(crate) fn capture<B>(
         client_ip: forwarded::client_ip(peer, req.headers(), &w.opts.real_ip_header),
         upstream_uri: None,
     }));
+}
+
+/// opentelemetry: start or continue the trace and set `traceparent` on the upstream request.
+#[inline]
+pub(crate) fn trace(
+    snap: &crate::Snapshot,
+    st: &PluginState,
+    headers: &mut HeaderMap,
+    facts: &mut Facts,
+) {
+    if !snap.obs.any_otel {
+        return;
+    }
+    if let Some((i, c)) = snap.plugins.observer_refs(st).find_map(|o| match o {
+        ObserverRef::OpenTelemetry(i, c) => Some((i, c)),
+        _ => None,
+    }) {
+        facts.trace = Some(otel::propagate(headers, i, c));
+    }
 }
 
 /// The URI sent upstream (`upstream_uri` of the log record).
@@ -331,6 +392,35 @@ pub(crate) fn log_phase(
                     request_ms,
                     started_at,
                 ));
+            }
+            ObserverRef::OpenTelemetry(i, c) => {
+                let Some(Some(tx)) = obs.span_senders.get(i) else {
+                    continue;
+                };
+                let ctx = match facts.trace.filter(|t| t.instance == i) {
+                    Some(t) => t,
+                    // Answered before the upstream (auth failure, no service): a new trace.
+                    None => otel::propagate(&mut HeaderMap::new(), i, c),
+                };
+                if !ctx.sampled {
+                    continue;
+                }
+                let took = now.saturating_duration_since(facts.started);
+                let end_ns = otel::epoch_ns(std::time::Duration::ZERO);
+                let (route, service) = st
+                    .route
+                    .and_then(|r| obs.names.get(r))
+                    .cloned()
+                    .unwrap_or_default();
+                tx.push(Span {
+                    ctx,
+                    start_ns: end_ns.saturating_sub(took.as_nanos() as u64),
+                    end_ns,
+                    method: facts.method.clone().unwrap_or_default(),
+                    status: status.as_u16(),
+                    route,
+                    service,
+                });
             }
             _ => {}
         }

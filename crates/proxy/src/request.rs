@@ -264,6 +264,7 @@ async fn proxy(
             parts.headers.insert(header::HOST, h.clone());
         }
     }
+    observe::trace(snap, st, &mut parts.headers, facts);
     if w.opts.upstream_request_id {
         parts
             .headers
