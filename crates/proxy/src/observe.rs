@@ -67,6 +67,11 @@ impl Observability {
 
     /// The Prometheus exposition (call from an admin/status thread, never a proxy thread).
     pub fn render_metrics(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        self.render_metrics_to(out)
+    }
+
+    /// [`Observability::render_metrics`] into any writer (it is written in 64 KiB chunks).
+    pub fn render_metrics_to<W: std::io::Write>(&self, out: &mut W) -> std::io::Result<()> {
         if let Some(size) = self
             .lmdb_file
             .as_ref()
