@@ -1,8 +1,9 @@
-"""prometheus plugin on (global). Placeholder until issues 6 (plugins) and 7 (prometheus) land."""
-NEEDS_ISSUE = "6, 7"
-DESCRIPTION = "1 route, global prometheus plugin"
-GOAL = {"text": "≥ 0.97× no-plugins RPS (issue 7)", "metric": "rps_x_scenario",
-        "vs": "no-plugins-1-route", "min": 0.97}
+"""prometheus plugin on (global) with every opt-in flag; compared with the same plugin with
+every flag off (prometheus-flags-off), same run."""
+DESCRIPTION = "1 route, global prometheus plugin, all flags on"
+GOAL = {"text": "≥ 0.97× prometheus-flags-off RPS (issue 7)", "metric": "rps_x_scenario",
+        "vs": "prometheus-flags-off", "min": 0.97}
+FLAGS = True
 PATH = "/bench"
 
 
@@ -18,6 +19,7 @@ def kong_config(upstream_url):
         "_format_version": "3.0",
         "services": [{"name": "bench", "url": upstream_url,
                       "routes": [{"name": "bench", "paths": ["/bench"]}]}],
-        "plugins": [{"name": "prometheus", "config": {"status_code_metrics": True,
-                                                      "latency_metrics": True}}],
+        "plugins": [{"name": "prometheus", "config": {
+            "status_code_metrics": FLAGS, "latency_metrics": FLAGS, "bandwidth_metrics": FLAGS,
+            "upstream_health_metrics": FLAGS, "per_consumer": FLAGS}}],
     }

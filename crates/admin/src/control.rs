@@ -103,6 +103,22 @@ impl Control {
     ) -> Result<(Loaded, T), LoadError> {
         let _guard = self.lock.try_lock().map_err(|_| LoadError::Busy)?;
         let started = Instant::now();
+        let result = self.load_locked(source, render, started);
+        // gatehouse_config_reloads_total / _duration_seconds (a refused load counts too).
+        if let Some(hub) = self.cell.load().observability() {
+            hub.metrics()
+                .process()
+                .config_reload(result.is_ok(), started.elapsed());
+        }
+        result
+    }
+
+    fn load_locked<T: Send>(
+        &self,
+        source: Source,
+        render: impl FnOnce(&Config) -> T + Send,
+        started: Instant,
+    ) -> Result<(Loaded, T), LoadError> {
         // Freed on a side thread once the new config is live (see below).
         let mut garbage = None;
         let (config, hash) = match source {

@@ -68,6 +68,7 @@ fn admin_router(state: AdminState) -> Router {
         .route("/", get(status::node_info))
         .route("/status", get(status::status))
         .route("/status/ready", get(status::ready))
+        .route("/metrics", get(status::metrics))
         .route(
             "/config",
             get(config_api::get_config).post(config_api::post_config),
@@ -125,6 +126,7 @@ fn status_router(state: AdminState) -> Router {
     Router::new()
         .route("/status", get(status::status))
         .route("/status/ready", get(status::ready))
+        .route("/metrics", get(status::metrics))
         .fallback(|| async { kong_error::not_found() })
         .method_not_allowed_fallback(|| async { entity_api::method_not_allowed() })
         .layer(middleware::from_fn(json_errors))

@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use gatehouse_admin::control::{self, LoadError};
 use gatehouse_admin::{AdminServer, AdminState, Control};
 use gatehouse_config::{hash_text, parse, ParseOptions, Settings};
-use gatehouse_proxy::{Proxy, ProxyOptions, Snapshot};
+use gatehouse_proxy::{Observability, Proxy, ProxyOptions, Snapshot};
 use gatehouse_store::Store;
 
 /// How long in-flight requests get to finish after SIGTERM/SIGINT.
@@ -138,12 +138,21 @@ fn start(conf: Option<PathBuf>, prefix: Option<PathBuf>) -> Result<()> {
         tracing::warn!("{w}");
     }
 
+    let node_id = uuid_v4();
     std::fs::create_dir_all(&settings.prefix)
         .with_context(|| format!("cannot create prefix {}", settings.prefix.display()))?;
     let store =
         Store::open(&settings.lmdb_path(), settings.lmdb_map_size).context("cannot open LMDB")?;
 
-    let snapshot = first_snapshot(&settings, &store)?;
+    let metrics =
+        gatehouse_proxy::metrics::Registry::new(gatehouse_proxy::metrics::RegistryOptions {
+            shards: settings.worker_processes.max(1),
+            node_id: node_id.clone(),
+            version: gatehouse_proxy::VERSION.to_string(),
+            subsystem: "http".into(),
+        });
+    let hub = Observability::new(metrics, Some(settings.lmdb_path().join("data.mdb")));
+    let snapshot = first_snapshot(&settings, &store)?.observed(hub.clone());
     tracing::info!(routes = snapshot.route_count(), hash = %snapshot.hash, "configuration loaded");
     let cell = Arc::new(ArcSwap::from_pointee(snapshot));
 
@@ -157,7 +166,7 @@ fn start(conf: Option<PathBuf>, prefix: Option<PathBuf>) -> Result<()> {
         AdminState {
             control: Arc::new(Control::new(cell, store, parse_options(&settings))),
             admin_latency_header: settings.headers.admin_latency,
-            node_id: uuid_v4(),
+            node_id,
             hostname: hostname(),
             configuration: serde_json::json!({
                 "database": settings.database,
@@ -171,7 +180,7 @@ fn start(conf: Option<PathBuf>, prefix: Option<PathBuf>) -> Result<()> {
     .context("cannot start the admin listeners")?;
     tracing::info!(proxy = ?proxy.local_addrs(), admin = ?admin.admin_addrs, status = ?admin.status_addrs, "gatehouse started");
 
-    wait_for_signal()?;
+    wait_for_signal(&hub)?;
     tracing::info!("shutting down: draining in-flight requests");
     proxy.shutdown(DRAIN_GRACE);
     admin.shutdown();
@@ -229,15 +238,25 @@ fn load_error_report(e: &LoadError) -> String {
     }
 }
 
-fn wait_for_signal() -> Result<()> {
+/// Waits for SIGTERM/SIGINT; SIGUSR1 (log rotation, as nginx's reopen) makes file-log
+/// plugins reopen their files.
+fn wait_for_signal(hub: &Observability) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = term.recv() => {}
-            r = tokio::signal::ctrl_c() => r?,
+        let mut term = signal(SignalKind::terminate())?;
+        let mut usr1 = signal(SignalKind::user_defined1())?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                r = tokio::signal::ctrl_c() => { r?; break }
+                _ = usr1.recv() => {
+                    tracing::info!("SIGUSR1: reopening log files");
+                    hub.reopen_log_files();
+                }
+            }
         }
         Ok::<_, std::io::Error>(())
     })?;

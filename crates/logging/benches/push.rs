@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
             r.uri = "/api/v1/items?page=2".into();
             r.host = "api.example.com".into();
             r.upstream_uri = "/v1/items?page=2".into();
-            r.request_headers = vec![("user-agent".into(), "curl/8.5.0".into())];
+            r.request_headers = gatehouse_logging::header_map(&[("user-agent", "curl/8.5.0")]);
             r.status = 200;
             r.route = Some(route.clone());
             r.workspace = ws.clone();

@@ -46,9 +46,9 @@ pub fn time_local(ms: u64) -> String {
 
 fn header<'a>(r: &'a LogRecord, name: &str) -> &'a str {
     r.request_headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map_or("-", |(_, v)| v)
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
 }
 
 /// nginx escapes `"` `\` and non-printable bytes in variables as `\xHH`.
@@ -99,7 +99,7 @@ mod tests {
         r.status = 200;
         r.response_size = 512;
         r.request_id = "abc".into();
-        r.request_headers = vec![("User-Agent".into(), "curl/8".into())];
+        r.request_headers = crate::header_map(&[("User-Agent", "curl/8")]);
         let mut out = Vec::new();
         format(&r, &mut out);
         assert_eq!(

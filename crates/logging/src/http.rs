@@ -207,6 +207,19 @@ impl Sink for HttpLogSink {
     fn send(&mut self, batch: &[LogRecord], single: bool) -> Result<(), String> {
         self.body.clear();
         json::batch(batch, single, &mut self.body);
+        self.post_body()
+    }
+}
+
+impl HttpLogSink {
+    /// POSTs `body` as is (other exporters on a shipper thread, e.g. OTLP/JSON spans).
+    pub fn post(&mut self, body: &[u8]) -> Result<(), String> {
+        self.body.clear();
+        self.body.extend_from_slice(body);
+        self.post_body()
+    }
+
+    fn post_body(&mut self) -> Result<(), String> {
         // A pooled connection may have been closed by the peer: one immediate retry on a fresh one.
         let pooled = self
             .conn

@@ -80,14 +80,14 @@ pub fn querystring(uri: &str) -> Map<String, Value> {
     m
 }
 
-fn headers(h: &[(Box<str>, Box<str>)], redact: bool) -> Map<String, Value> {
+fn headers(h: &http::HeaderMap, redact: bool) -> Map<String, Value> {
     let mut m = Map::new();
     for (k, v) in h {
-        let k = k.to_ascii_lowercase();
+        let k = k.as_str().to_owned(); // already lower-case
         let v = if redact && (k == "authorization" || k == "proxy-authorization") {
             "REDACTED".to_owned()
         } else {
-            v.to_string()
+            String::from_utf8_lossy(v.as_bytes()).into_owned()
         };
         push_multi(&mut m, k, Value::String(v));
     }
@@ -219,11 +219,8 @@ mod tests {
         r.uri = "/x?y=1".into();
         r.host = "example.com".into();
         r.port = 8000;
-        r.request_headers = vec![
-            ("Authorization".into(), "secret".into()),
-            ("x-a".into(), "1".into()),
-            ("x-a".into(), "2".into()),
-        ];
+        r.request_headers =
+            crate::header_map(&[("Authorization", "secret"), ("x-a", "1"), ("x-a", "2")]);
         r.route = Some("{\"id\":\"r1\",\"paths\":[\"/x\"]}".into());
         r.status = 200;
         let mut out = Vec::new();

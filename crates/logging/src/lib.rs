@@ -21,5 +21,5 @@ mod record;
 
 pub use file::{FileSink, ReopenHandle};
 pub use http::{HttpLogConfig, HttpLogSink};
-pub use queue::{Queue, QueueConfig, QueueSender, QueueStats, Sink};
-pub use record::{LogRecord, RequestSource, TlsInfo, Try};
+pub use queue::{Entry, Queue, QueueConfig, QueueSender, QueueStats, Sink};
+pub use record::{header_map, HeaderMap, LogRecord, RequestSource, TlsInfo, Try};

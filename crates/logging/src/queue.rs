@@ -5,7 +5,8 @@
 //! full (or `max_bytes` would be exceeded) the *new* record is dropped and counted; Kong drops the
 //! oldest, which a producer cannot do without a lock, and both keep memory bounded.
 //!
-//! The shipper waits for a first record, coalesces up to `max_batch_size` records or until
+//! The shipper polls (it never blocks inside the channel, so a producer's push never has to
+//! wake it), waits for a first record, coalesces up to `max_batch_size` records or until
 //! `max_coalescing_delay` passed since the first, and hands the batch to the [`Sink`]. A failed
 //! send is retried after `initial_retry_delay`, doubling up to `max_retry_delay`, until
 //! `max_retry_time` has passed since the first attempt; then the batch is dropped and counted.
@@ -13,12 +14,24 @@
 //! accepted and treated as 1.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::record::LogRecord;
+
+/// What a queue carries: log records, or other per-request entries (e.g. trace spans).
+pub trait Entry: Send + 'static {
+    /// Rough size for `max_bytes` accounting.
+    fn approx_size(&self) -> usize;
+}
+
+impl Entry for LogRecord {
+    fn approx_size(&self) -> usize {
+        LogRecord::approx_size(self)
+    }
+}
 
 /// Kong's `queue` plugin settings (defaults as in Kong 3.x).
 #[derive(Clone, Debug)]
@@ -49,9 +62,9 @@ impl Default for QueueConfig {
 }
 
 /// Where batches go. Runs on the shipper thread only, so it may block (network, disk).
-pub trait Sink: Send + 'static {
+pub trait Sink<T = LogRecord>: Send + 'static {
     /// Delivers one batch; `Err` makes the queue retry the same batch later.
-    fn send(&mut self, batch: &[LogRecord], single: bool) -> Result<(), String>;
+    fn send(&mut self, batch: &[T], single: bool) -> Result<(), String>;
 }
 
 /// Counters of one queue. `dropped` is an `Arc` so it can be handed to
@@ -70,17 +83,26 @@ pub struct QueueStats {
 }
 
 /// The producer side; clone one per proxy thread (or per snapshot) and call [`push`](Self::push).
-#[derive(Clone)]
-pub struct QueueSender {
-    tx: SyncSender<(LogRecord, u32)>,
+pub struct QueueSender<T = LogRecord> {
+    tx: SyncSender<(T, u32)>,
     stats: Arc<QueueStats>,
     max_bytes: u64,
 }
 
-impl QueueSender {
+impl<T> Clone for QueueSender<T> {
+    fn clone(&self) -> Self {
+        QueueSender {
+            tx: self.tx.clone(),
+            stats: self.stats.clone(),
+            max_bytes: self.max_bytes,
+        }
+    }
+}
+
+impl<T: Entry> QueueSender<T> {
     /// Enqueues without blocking; `false` (and `dropped` + 1) when full or shut down.
     #[inline]
-    pub fn push(&self, rec: LogRecord) -> bool {
+    pub fn push(&self, rec: T) -> bool {
         let size = if self.max_bytes == u64::MAX {
             0
         } else {
@@ -107,18 +129,21 @@ impl QueueSender {
 }
 
 /// A running queue: the sender, its stats and the shipper thread.
-pub struct Queue {
-    sender: QueueSender,
+pub struct Queue<T = LogRecord> {
+    sender: QueueSender<T>,
     closing: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 /// How often an idle shipper checks for shutdown.
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// Poll interval bounds (see `Shipper::poll`).
+const MIN_POLL: Duration = Duration::from_millis(1);
+const MAX_POLL: Duration = Duration::from_millis(20);
 
-impl Queue {
+impl<T: Entry> Queue<T> {
     /// Starts the shipper thread `gh-log-{name}`.
-    pub fn start(name: &str, cfg: QueueConfig, sink: impl Sink) -> std::io::Result<Queue> {
+    pub fn start(name: &str, cfg: QueueConfig, sink: impl Sink<T>) -> std::io::Result<Queue<T>> {
         let (tx, rx) = mpsc::sync_channel(cfg.max_entries.max(1));
         let stats = Arc::new(QueueStats::default());
         let closing = Arc::new(AtomicBool::new(false));
@@ -143,7 +168,7 @@ impl Queue {
         })
     }
 
-    pub fn sender(&self) -> QueueSender {
+    pub fn sender(&self) -> QueueSender<T> {
         self.sender.clone()
     }
 
@@ -154,10 +179,12 @@ impl Queue {
     /// Stops accepting the wait for new batches, ships what is queued (with retries bounded by
     /// `max_retry_time`) and joins the thread.
     pub fn shutdown(mut self) {
-        self.stop();
+        self.halt();
     }
+}
 
-    fn stop(&mut self) {
+impl<T> Queue<T> {
+    fn halt(&mut self) {
         self.closing.store(true, Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -165,61 +192,70 @@ impl Queue {
     }
 }
 
-impl Drop for Queue {
+impl<T> Drop for Queue<T> {
     fn drop(&mut self) {
-        self.stop();
+        self.halt();
     }
 }
 
-struct Shipper {
+struct Shipper<T> {
     cfg: QueueConfig,
-    rx: Receiver<(LogRecord, u32)>,
+    rx: Receiver<(T, u32)>,
     stats: Arc<QueueStats>,
     closing: Arc<AtomicBool>,
 }
 
-impl Shipper {
-    fn take(&self, batch: &mut Vec<LogRecord>, (rec, size): (LogRecord, u32)) {
+impl<T: Entry> Shipper<T> {
+    fn take(&self, batch: &mut Vec<T>, (rec, size): (T, u32)) {
         if size > 0 {
             self.stats.queued_bytes.fetch_sub(size as u64, Relaxed);
         }
         batch.push(rec);
     }
 
-    fn run(self, mut sink: impl Sink) {
+    /// Waits up to `wait` for a record by polling. The shipper never blocks inside the
+    /// channel: a blocked receiver makes every producer's `try_send` wake it (a futex call on
+    /// the proxy thread); a polling one leaves producers a lock-free slot write. The poll
+    /// interval backs off from 1 ms to [`MAX_POLL`] while idle.
+    fn poll(&self, wait: Duration, idle: &mut Duration) -> Result<Option<(T, u32)>, ()> {
+        let until = Instant::now() + wait;
+        loop {
+            match self.rx.try_recv() {
+                Ok(x) => {
+                    *idle = MIN_POLL;
+                    return Ok(Some(x));
+                }
+                Err(mpsc::TryRecvError::Disconnected) => return Err(()),
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.closing.load(Relaxed) {
+                return Ok(None);
+            }
+            std::thread::sleep((*idle).min(left));
+            *idle = (*idle * 2).min(MAX_POLL);
+        }
+    }
+
+    fn run(self, mut sink: impl Sink<T>) {
         let max = self.cfg.max_batch_size.max(1);
         let single = self.cfg.max_batch_size <= 1;
         let mut batch = Vec::with_capacity(max.min(4096));
+        let mut idle = MIN_POLL;
         loop {
-            let first = match self.rx.recv_timeout(IDLE_POLL) {
-                Ok(x) => x,
-                Err(RecvTimeoutError::Timeout) if self.closing.load(Relaxed) => break,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => break,
+            let first = match self.poll(IDLE_POLL, &mut idle) {
+                Ok(Some(x)) => x,
+                Ok(None) if self.closing.load(Relaxed) => break,
+                Ok(None) => continue,
+                Err(()) => break,
             };
             self.take(&mut batch, first);
             let deadline = Instant::now() + self.cfg.max_coalescing_delay;
             while batch.len() < max {
-                // Drain what is already there without syscalls, then wait for the rest.
-                match self.rx.try_recv() {
-                    Ok(x) => {
-                        self.take(&mut batch, x);
-                        continue;
-                    }
-                    Err(mpsc::TryRecvError::Disconnected) => break,
-                    Err(mpsc::TryRecvError::Empty) => {}
-                }
-                if self.closing.load(Relaxed) {
-                    break;
-                }
                 let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                match self.rx.recv_timeout(left.min(IDLE_POLL)) {
-                    Ok(x) => self.take(&mut batch, x),
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => break,
+                match self.poll(left, &mut idle) {
+                    Ok(Some(x)) => self.take(&mut batch, x),
+                    Ok(None) | Err(()) => break,
                 }
             }
             self.ship(&mut sink, &batch, single);
@@ -238,7 +274,7 @@ impl Shipper {
         }
     }
 
-    fn ship(&self, sink: &mut impl Sink, batch: &[LogRecord], single: bool) {
+    fn ship(&self, sink: &mut impl Sink<T>, batch: &[T], single: bool) {
         let started = Instant::now();
         let mut delay = self.cfg.initial_retry_delay;
         loop {

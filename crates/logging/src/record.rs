@@ -5,6 +5,22 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+pub use http::HeaderMap;
+
+/// A header map from `(name, value)` pairs (tests, benches); invalid pairs are skipped.
+pub fn header_map(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(v),
+        ) {
+            h.append(k, v);
+        }
+    }
+    h
+}
+
 /// Kong's `source` field: who produced the response.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RequestSource {
@@ -50,11 +66,12 @@ pub struct LogRecord {
     pub host: Box<str>,
     pub port: u16,
     pub request_size: u64,
-    /// Request headers to log, names lower-case, repeated names allowed (become arrays).
-    pub request_headers: Vec<(Box<str>, Box<str>)>,
+    /// Request headers to log (repeated names become arrays). A `HeaderMap` so the proxy
+    /// thread clones the request's map (reference-count bumps) instead of copying strings.
+    pub request_headers: HeaderMap,
     pub status: u16,
     pub response_size: u64,
-    pub response_headers: Vec<(Box<str>, Box<str>)>,
+    pub response_headers: HeaderMap,
     pub upstream_uri: Box<str>,
     /// nginx-style `upstream_status` (`"502, 200"` after retries); empty when no upstream.
     pub upstream_status: Box<str>,
@@ -80,8 +97,10 @@ pub struct LogRecord {
 impl LogRecord {
     /// Rough heap + inline size, for `max_bytes` accounting (shared `Arc` data not counted).
     pub fn approx_size(&self) -> usize {
-        let hs = |h: &Vec<(Box<str>, Box<str>)>| {
-            h.iter().map(|(k, v)| k.len() + v.len() + 32).sum::<usize>()
+        let hs = |h: &HeaderMap| {
+            h.iter()
+                .map(|(k, v)| k.as_str().len() + v.len() + 32)
+                .sum::<usize>()
         };
         std::mem::size_of::<Self>()
             + self.request_id.len()
@@ -108,10 +127,10 @@ impl LogRecord {
             host: "".into(),
             port: 0,
             request_size: 0,
-            request_headers: Vec::new(),
+            request_headers: HeaderMap::new(),
             status: 0,
             response_size: 0,
-            response_headers: Vec::new(),
+            response_headers: HeaderMap::new(),
             upstream_uri: "".into(),
             upstream_status: "".into(),
             kong_ms: 0,

@@ -78,10 +78,7 @@ fn record(i: usize) -> LogRecord {
     r.status = 200;
     r.upstream_status = "200".into();
     r.proxy_ms = Some(5);
-    r.request_headers = vec![
-        ("host".into(), "example.com".into()),
-        ("authorization".into(), "Bearer x".into()),
-    ];
+    r.request_headers = header_map(&[("host", "example.com"), ("authorization", "Bearer x")]);
     r.route = Some(
         r#"{"id":"b9b0f6c2-0000-5000-8000-000000000001","name":"r1","paths":["/echo"]}"#.into(),
     );

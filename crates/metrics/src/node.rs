@@ -35,6 +35,13 @@ impl NodeCells {
         }
     }
 
+    #[inline]
+    pub(crate) fn set(&self, shard: usize, cell: usize, v: u64) {
+        if let Some(c) = self.cells.get(shard * STRIDE + cell) {
+            c.store(v, Relaxed);
+        }
+    }
+
     pub(crate) fn sum(&self, cell: usize) -> u64 {
         self.cells
             .iter()

@@ -197,7 +197,20 @@ impl Shard {
     /// used when the route's flags have `per_consumer`.
     #[inline]
     pub fn record(&self, rm: &RouteMetrics, consumer: Option<&ConsumerMetrics>, o: &Observation) {
-        let f = rm.flags;
+        self.record_with(rm, rm.flags, consumer, o)
+    }
+
+    /// [`Shard::record`] with the flags of the prometheus instance that applied to this
+    /// request (a route's handle is resolved once; which instance applies can depend on the
+    /// consumer, so the proxy passes the flags it found in the log phase).
+    #[inline]
+    pub fn record_with(
+        &self,
+        rm: &RouteMetrics,
+        f: MetricFlags,
+        consumer: Option<&ConsumerMetrics>,
+        o: &Observation,
+    ) {
         let base = self.idx * STRIDE;
         let Some(cells) = rm.block.cells.get(base..base + STRIDE) else {
             return;
@@ -296,6 +309,14 @@ impl Shard {
     #[inline]
     pub fn request_finished(&self) {
         self.node.add(self.idx, crate::node::REQ_FINISHED, 1);
+    }
+
+    /// This thread's router match cache totals so far (absolute values: the cache keeps its
+    /// own counters, so the proxy copies them instead of counting twice).
+    #[inline]
+    pub fn set_router_cache(&self, hits: u64, misses: u64) {
+        self.node.set(self.idx, crate::node::CACHE_HITS, hits);
+        self.node.set(self.idx, crate::node::CACHE_MISSES, misses);
     }
 
     /// Router match cache outcome (`gatehouse_router_cache_{hits,misses}_total`).

@@ -27,6 +27,17 @@ pub enum Observer {
     OpenTelemetry(Uuid, Arc<OpenTelemetryConfig>),
 }
 
+/// A borrowed [`Observer`]: what the proxy's log phase walks per request (no refcount
+/// traffic on configs shared by every proxy thread). `index` is the instance's position in
+/// the snapshot, stable for the snapshot's life (key per-snapshot resources by it).
+#[derive(Debug, Clone, Copy)]
+pub enum ObserverRef<'a> {
+    Prometheus(&'a PrometheusConfig),
+    HttpLog(usize, &'a HttpLogConfig),
+    FileLog(usize, &'a FileLogConfig),
+    OpenTelemetry(usize, &'a OpenTelemetryConfig),
+}
+
 fn observer(id: Uuid, c: &Compiled) -> Option<Observer> {
     Some(match c {
         Compiled::Prometheus(c) => Observer::Prometheus(id, c.clone()),
@@ -100,6 +111,32 @@ impl Plugins {
     pub fn observers<'s>(&'s self, st: &'s PluginState) -> impl Iterator<Item = Observer> + 's {
         self.collected(st)
             .filter_map(|i| observer(i.id, &i.compiled))
+    }
+
+    /// [`Plugins::observers`] without cloning: borrowed configs plus instance indexes.
+    pub fn observer_refs<'s>(
+        &'s self,
+        st: &'s PluginState,
+    ) -> impl Iterator<Item = ObserverRef<'s>> + 's {
+        self.collected_indexed(st).filter_map(|(index, i)| {
+            Some(match &i.compiled {
+                Compiled::Prometheus(c) => ObserverRef::Prometheus(c),
+                Compiled::HttpLog(c) => ObserverRef::HttpLog(index, c),
+                Compiled::FileLog(c) => ObserverRef::FileLog(index, c),
+                Compiled::OpenTelemetry(c) => ObserverRef::OpenTelemetry(index, c),
+                _ => return None,
+            })
+        })
+    }
+
+    /// Every observer plugin of the snapshot with its instance index (as in
+    /// [`ObserverRef`]), to set up queues, files and exporters once per snapshot.
+    pub fn observer_instances(&self) -> Vec<(usize, Observer)> {
+        self.instances
+            .iter()
+            .enumerate()
+            .filter_map(|(n, i)| observer(i.id, &i.compiled).map(|o| (n, o)))
+            .collect()
     }
 
     /// Every enabled observer plugin of the snapshot (to set up queues, files, exporters

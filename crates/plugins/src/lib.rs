@@ -23,7 +23,7 @@ mod respond;
 mod runtime;
 mod schema;
 
-pub use api::Observer;
+pub use api::{Observer, ObserverRef};
 pub use compile::{compile, Chain, Plugins};
 pub use credentials::{ConsumerRt, CredentialRt, Credentials, JwtCredRt};
 pub use ctx::{now_ms, CredentialRef, Exit, PluginState, RequestCtx, MAX_CHAIN, UNSPECIFIED_IP};

@@ -172,6 +172,14 @@ impl Plugins {
         &'s self,
         st: &'s PluginState,
     ) -> impl Iterator<Item = &'s Instance> + 's {
+        self.collected_indexed(st).map(|(_, i)| i)
+    }
+
+    /// [`Plugins::collected`] with each instance's index.
+    pub(crate) fn collected_indexed<'s>(
+        &'s self,
+        st: &'s PluginState,
+    ) -> impl Iterator<Item = (usize, &'s Instance)> + 's {
         let from_access = st.resolved[..st.resolved_len as usize]
             .iter()
             .filter(|&&i| i != NONE)
@@ -188,7 +196,7 @@ impl Plugins {
             .flatten();
         from_access
             .chain(global)
-            .filter_map(|i| self.instances.get(i as usize))
+            .filter_map(|i| Some((i as usize, self.instances.get(i as usize)?)))
     }
 
     /// header_filter: on the upstream's response headers or on an [`Exit`]'s headers.

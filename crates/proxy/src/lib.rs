@@ -9,6 +9,9 @@
 mod balancer;
 mod body;
 mod forwarded;
+mod logs;
+mod observe;
+mod otel;
 mod pool;
 mod request;
 mod respond;
@@ -16,6 +19,8 @@ mod server;
 mod snapshot;
 pub mod tls;
 
+pub use gatehouse_metrics as metrics;
+pub use observe::Observability;
 pub use server::{Proxy, ProxyOptions};
 pub use snapshot::{BuildError, Snapshot, SnapshotCell};
 

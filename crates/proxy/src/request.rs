@@ -23,6 +23,7 @@ use gatehouse_router::{path, Headers, Request as RouteRequest, RequestExtra};
 
 use crate::body::{Progress, ProxyBody, RequestBody, UpstreamBody};
 use crate::forwarded::{self, Peer};
+use crate::observe::{self, Facts};
 use crate::pool::ConnectError;
 use crate::respond::{self, LocalError};
 use crate::server::Worker;
@@ -64,9 +65,17 @@ pub(crate) async fn handle(
     let snap = w.cell.load_full();
     let request_id = w.next_request_id();
     let mut st = PluginState::new(None, None);
-    let (mut resp, local) = match proxy(&w, &peer, &snap, &mut st, &request_id, started, req).await
+    observe::request_started(&w);
+    let mut facts = Facts::new(started);
+    facts.bytes_in = observe::content_length(req.headers());
+    observe::capture(&w, &peer, &snap, &req, &request_id, &mut facts);
+    let (mut resp, local) = match proxy(&w, &peer, &snap, &mut st, &request_id, &mut facts, req)
+        .await
     {
-        Ok(resp) => (resp, false),
+        Ok(resp) => {
+            facts.from_upstream = true;
+            (resp, false)
+        }
         Err(mut local) => {
             if w.opts.headers.response_latency {
                 local
@@ -87,6 +96,7 @@ pub(crate) async fn handle(
         }
         snap.plugins.run_log(&st, status);
     }
+    observe::log_phase(&w, &peer, &snap, &st, resp.status(), resp.headers(), &facts);
     if w.opts.headers.request_id {
         resp.headers_mut()
             .insert(X_KONG_REQUEST_ID.clone(), request_id);
@@ -101,9 +111,10 @@ async fn proxy(
     snap: &Snapshot,
     st: &mut PluginState,
     request_id: &HeaderValue,
-    started: Instant,
+    facts: &mut Facts,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Response<ProxyBody>> {
+    let started = facts.started;
     let server_header = w.opts.headers.server;
     let (mut parts, mut body) = req.into_parts();
     // The body as read before access (key-auth `key_in_body`), else it streams later.
@@ -263,6 +274,7 @@ async fn proxy(
         return Err(respond::error(LocalError::BadRequest, rid, server_header));
     };
     parts.uri = Uri::from(pq);
+    observe::upstream_uri(facts, &parts.uri);
     parts.version = Version::HTTP_11;
     if let Some(m) = st.method_rewrite.take() {
         parts.method = m;
@@ -275,6 +287,7 @@ async fn proxy(
             parts.headers.insert(header::HOST, h.clone());
         }
     }
+    observe::trace(snap, st, &mut parts.headers, facts);
     if w.opts.upstream_request_id {
         parts
             .headers
@@ -375,6 +388,8 @@ async fn proxy(
     };
     let (resp, sender, key) = response;
     let upstream_latency = ms_since(sent_at);
+    (facts.sent_at, facts.upstream_ms) =
+        (Some(sent_at), Some(sent_at.elapsed().as_millis() as u64));
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.reserve(8);

@@ -73,6 +73,8 @@ pub(crate) struct Worker {
     pub path_buf: RefCell<String>,
     /// This thread's router match cache (flushes itself when the router changes).
     pub match_cache: RefCell<MatchCache>,
+    /// This thread's metrics shard (and later log buffers): see `observe.rs`.
+    pub obs: crate::observe::WorkerObs,
     rng: Cell<u64>,
     connections: Cell<u64>,
     index: usize,
@@ -226,6 +228,7 @@ fn run_thread(
             .map_or(1, |d| d.as_nanos() as u64);
         let worker = Rc::new(Worker {
             match_cache: RefCell::new(cell.load().router.new_cache()),
+            obs: crate::observe::WorkerObs::new(index, &cell),
             cell,
             opts,
             pool: Rc::new(Pool::default()),
@@ -296,7 +299,9 @@ async fn accept_loop(
             &worker.opts.trusted_ips,
         ));
         let (worker, mut shutdown, active) = (worker.clone(), shutdown.clone(), active.clone());
+        let obs_worker = worker.clone();
         active.fetch_add(1, Ordering::Relaxed);
+        worker.obs.connection_opened();
         tokio::task::spawn_local(async move {
             let svc = service_fn(move |req| request::handle(worker.clone(), peer.clone(), req));
             let conn = http1::Builder::new()
@@ -318,6 +323,7 @@ async fn accept_loop(
                 }
             }
             active.fetch_sub(1, Ordering::Relaxed);
+            obs_worker.obs.connection_closed();
         });
     }
 }

@@ -19,6 +19,7 @@ use gatehouse_router::{Router, RouterError};
 use http::HeaderValue;
 
 use crate::balancer::{Balancer, Target};
+use crate::observe::{Observability, SnapshotObs};
 
 /// Config hash Kong reports while no configuration is loaded.
 pub const EMPTY_HASH: &str = "00000000000000000000000000000000";
@@ -86,6 +87,8 @@ pub struct Snapshot {
     /// (Kong's per-group hashes): routes + services → router, upstreams + targets → balancers.
     router_group: u64,
     balancer_group: u64,
+    /// Metric handles and the observability hub (inherited from the previous snapshot).
+    pub(crate) obs: SnapshotObs,
 }
 
 /// The published snapshot: proxy threads `load()` it, the control side `store()`s a new one.
@@ -215,6 +218,7 @@ impl Snapshot {
             });
         }
 
+        let obs = SnapshotObs::build(previous.and_then(|p| p.obs.hub.clone()), &config, &plugins);
         let routes = config
             .routes
             .iter()
@@ -241,7 +245,20 @@ impl Snapshot {
             rate_limits,
             router_group,
             balancer_group,
+            obs,
         })
+    }
+
+    /// Attaches the process's observability hub (metrics registry, log queues) and resolves
+    /// this snapshot's handles; snapshots built from this one inherit the hub.
+    pub fn observed(mut self, hub: Arc<Observability>) -> Snapshot {
+        self.obs = SnapshotObs::build(Some(hub), &self.config, &self.plugins);
+        self
+    }
+
+    /// The hub attached with [`Snapshot::observed`], if any.
+    pub fn observability(&self) -> Option<&Arc<Observability>> {
+        self.obs.hub.as_ref()
     }
 
     /// The compiled router (for `explain`; the request path uses it directly).
