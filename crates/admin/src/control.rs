@@ -13,6 +13,7 @@ use gatehouse_config::{
     hash_text, parse, parse_value, Config, ConfigError, ParseOptions, RouterFlavor,
 };
 use gatehouse_plugins::{PluginError, Seg};
+use gatehouse_proxy::tls::TlsError;
 use gatehouse_proxy::{BuildError, Snapshot, SnapshotCell};
 use gatehouse_router::RouterError;
 use gatehouse_store::{Store, StoreError};
@@ -136,6 +137,22 @@ pub fn build(
     flavor: RouterFlavor,
     previous: Option<&Snapshot>,
 ) -> Result<Snapshot, LoadError> {
+    // Certificate problems are reported against the entities as Kong renders them (only
+    // rendered when there is something TLS can refuse: most configs carry no certificates).
+    let services_tls = config
+        .services
+        .iter()
+        .any(|s| s.client_certificate.is_some() || s.ca_certificates.is_some());
+    let tls_input = (!config.certificates.is_empty()
+        || !config.ca_certificates.is_empty()
+        || services_tls)
+        .then(|| {
+            serde_json::json!({
+                "certificates": config.certificates.iter().map(|c| render::kong_entity("certificates", c)).collect::<Vec<_>>(),
+                "ca_certificates": config.ca_certificates.iter().map(|c| render::kong_entity("ca_certificates", c)).collect::<Vec<_>>(),
+                "services": config.services.iter().map(|s| render::kong_entity("services", s)).collect::<Vec<_>>(),
+            })
+        });
     let plugins_input = serde_json::json!({
         "plugins": config.plugins.iter().map(|p| render::kong_entity("plugins", p)).collect::<Vec<_>>(),
     });
@@ -164,8 +181,28 @@ pub fn build(
                 &error.to_string(),
             )))
         }
+        Err(BuildError::Tls(errors)) => Err(LoadError::Invalid(tls_config_error(
+            &errors,
+            &tls_input.unwrap_or_default(),
+        ))),
         Err(e) => Err(LoadError::Build(e)),
     }
+}
+
+/// Certificate / CA certificate / service TLS errors in Kong's shape:
+/// `certificates → <index> → cert: "invalid certificate: …"` or the entity-level list.
+fn tls_config_error(errors: &[TlsError], input: &serde_json::Value) -> ConfigError {
+    let mut tree = ErrTree::default();
+    for e in errors {
+        let node = tree
+            .child(ErrKey::name(e.entity))
+            .child(ErrKey::Idx(e.index + 1));
+        match e.field {
+            Some(f) => node.set(ErrKey::name(f), e.message.clone()),
+            None => node.push_entity(e.message.clone()),
+        }
+    }
+    ConfigError::from_tree(&tree, input)
 }
 
 /// A router compile error in Kong's shape: `routes → <index> → expression: "<message>"`.

@@ -8,13 +8,16 @@
 
 mod balancer;
 mod body;
+mod conn;
 mod forwarded;
+mod grpc;
 mod pool;
 mod request;
 mod respond;
 mod server;
 mod snapshot;
 pub mod tls;
+mod upgrade;
 
 pub use server::{Proxy, ProxyOptions};
 pub use snapshot::{BuildError, Snapshot, SnapshotCell};

@@ -23,7 +23,7 @@ use gatehouse_router::{path, Headers, Request as RouteRequest, RequestExtra};
 
 use crate::body::{Progress, ProxyBody, RequestBody, UpstreamBody};
 use crate::forwarded::{self, Peer};
-use crate::pool::ConnectError;
+use crate::pool::{ConnectError, Upstream};
 use crate::respond::{self, LocalError};
 use crate::server::Worker;
 use crate::snapshot::{Destination, ServiceRt, Snapshot};
@@ -64,9 +64,14 @@ pub(crate) async fn handle(
     let snap = w.cell.load_full();
     let request_id = w.next_request_id();
     let mut st = PluginState::new(None, None);
+    // gRPC is HTTP/2 only: HTTP/1.1 requests skip the header lookup.
+    let grpc = req.version() == Version::HTTP_2 && crate::grpc::is_grpc(req.headers());
     let mut resp = match proxy(&w, &peer, &snap, &mut st, &request_id, started, req).await {
         Ok(resp) => resp,
         Err(mut local) => {
+            if grpc {
+                crate::grpc::error_to_grpc(&mut local);
+            }
             if w.opts.headers.response_latency {
                 local
                     .headers_mut()
@@ -127,7 +132,7 @@ async fn proxy(
             host,
             dst_port: peer.local_port,
             path: norm,
-            sni: None,
+            sni: peer.sni.as_deref(),
             https: peer.https,
             headers: &HeaderLookup(&parts.headers),
         };
@@ -150,6 +155,15 @@ async fn proxy(
                 &parts.uri,
                 server_header,
             ));
+        }
+        if route.grpc_only {
+            let https = forwarded::client_scheme_is_https(peer, &parts.headers);
+            let (h, v) = (&parts.headers, parts.version);
+            if let Some(resp) =
+                crate::grpc::route_check(h, v, https, route.grpcs_only, server_header)
+            {
+                return Err(resp);
+            }
         }
 
         // Plugins: rewrite (global) and access (the route's chain). They edit the request
@@ -240,18 +254,42 @@ async fn proxy(
     let Ok(pq) = PathAndQuery::from_maybe_shared(Bytes::from(upstream_uri)) else {
         return Err(respond::error(LocalError::BadRequest, rid, server_header));
     };
+    if route.preserve_host && parts.version == Version::HTTP_2 {
+        // An h2 client names the host in `:authority`; preserve that as the Host sent upstream.
+        if let (false, Some(a)) = (
+            parts.headers.contains_key(header::HOST),
+            parts.uri.authority(),
+        ) {
+            if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+                parts.headers.insert(header::HOST, v);
+            }
+        }
+    }
+    let upgrade = crate::upgrade::take(parts.version, &parts.headers, &mut parts.extensions);
     parts.uri = Uri::from(pq);
     parts.version = Version::HTTP_11;
     if let Some(m) = st.method_rewrite.take() {
         parts.method = m;
     }
     strip_hop_by_hop(&mut parts.headers);
+    if let Some(u) = &upgrade {
+        u.restore(&mut parts.headers);
+    }
     if let Some(h) = st.host_rewrite.take() {
         parts.headers.insert(header::HOST, h);
     } else if !route.preserve_host || !parts.headers.contains_key(header::HOST) {
         if let Some(h) = &svc.host_header {
             parts.headers.insert(header::HOST, h.clone());
         }
+    }
+    // TLS upstreams: SNI (and the name verified) is the Host sent upstream, without its port.
+    let sni = svc.tls.as_ref().and_then(|_| {
+        let host = parts.headers.get(header::HOST)?.to_str().ok()?;
+        Some(std::sync::Arc::<str>::from(forwarded::host_part(host)))
+    });
+    if svc.h2 {
+        // HTTP/2 upstreams take the authority in the URI (`:authority`), not a Host header.
+        crate::grpc::h2_upstream_uri(&mut parts, svc.tls.is_some());
     }
     if w.opts.upstream_request_id {
         parts
@@ -308,24 +346,31 @@ async fn proxy(
                 None => return Err(respond::error(LocalError::NoPeer, rid, server_header)),
             },
         };
-        let mut conn = match w.pool.checkout(target, svc.connect_timeout).await {
+        let up = Upstream {
+            tls: svc.tls.as_deref(),
+            sni: sni.clone(),
+            h2: svc.h2,
+        };
+        let mut conn = match w.pool.checkout(target, &up, svc.connect_timeout).await {
             Ok(c) => c,
             Err(e) => {
                 failure = match e {
                     ConnectError::Resolve(_) => LocalError::NameResolution,
                     ConnectError::Timeout => LocalError::Timeout,
-                    ConnectError::Refused(_) | ConnectError::Handshake => LocalError::BadGateway,
+                    ConnectError::Refused(_) | ConnectError::Tls(_) | ConnectError::Handshake => {
+                        LocalError::BadGateway
+                    }
                 };
                 tracing::debug!(target = %target.authority, error = %e, "upstream connect failed");
                 continue;
             }
         };
         let now = Instant::now();
-        let exchange = conn.sender.try_send_request(upstream_req);
+        let exchange = conn.sender.send(upstream_req);
         match with_timeouts(exchange, upload.as_deref(), now, svc).await {
             Ok(Ok(resp)) => {
                 sent_at = now;
-                break (resp, conn.sender, target.authority.clone());
+                break (resp, conn.sender, conn.key);
             }
             Ok(Err(mut e)) => match e.take_message() {
                 Some(req) if conn.reused => {
@@ -344,7 +389,22 @@ async fn proxy(
             Err(_) => return Err(respond::error(LocalError::Timeout, rid, server_header)),
         }
     };
-    let (resp, sender, key) = response;
+    let (mut resp, sender, key) = response;
+    if let Some(u) = upgrade {
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            // WebSocket: the connection now belongs to the tunnel, never to the pool.
+            u.tunnel(
+                hyper::upgrade::on(&mut resp),
+                svc.read_timeout.max(svc.write_timeout),
+            );
+            drop(sender);
+            let (parts, _) = resp.into_parts();
+            return Ok(Response::from_parts(
+                parts,
+                ProxyBody::Local(Full::new(Bytes::new())),
+            ));
+        }
+    }
     let upstream_latency = ms_since(sent_at);
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
