@@ -131,9 +131,14 @@ fn message_of(full: &Full<Bytes>) -> Option<String> {
 
 /// An HTTP/2 upstream request carries scheme and authority in its URI (`:scheme`,
 /// `:authority`); the authority is the Host the request path chose, which is then dropped as a
-/// header.
+/// header. `te: trailers` is sent, as nginx's grpc proxy does.
 pub(crate) fn h2_upstream_uri(parts: &mut http::request::Parts, tls: bool) {
     parts.version = Version::HTTP_2;
+    // gRPC servers may insist on it; nginx's grpc_pass always sends it (the client's own `te`
+    // was dropped as hop-by-hop).
+    parts
+        .headers
+        .insert(header::TE, HeaderValue::from_static("trailers"));
     let Some(host) = parts.headers.remove(header::HOST) else {
         return;
     };
