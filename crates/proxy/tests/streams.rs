@@ -355,6 +355,8 @@ async fn grpc_passes_trailers_and_gets_kongs_answers() {
              "routes": [{"protocols": ["grpc"], "paths": ["/pkg.Echo/"]}]},
             {"name": "down", "url": "grpc://127.0.0.1:1",
              "routes": [{"protocols": ["grpc"], "paths": ["/pkg.Down/"]}]},
+            {"name": "secure", "url": format!("grpc://{upstream}"),
+             "routes": [{"protocols": ["grpcs"], "paths": ["/pkg.Secure/"]}]},
         ],
     })
     .to_string();
@@ -417,6 +419,7 @@ async fn grpc_passes_trailers_and_gets_kongs_answers() {
         ),
         (true, "/pkg.Down/Say", "application/grpc", 502, "14"),
         (true, "/pkg.Nowhere/Say", "application/grpc", 404, "12"),
+        (true, "/pkg.Secure/Say", "application/grpc", 200, "1"),
     ];
     for (h2, path, ct, status, expect) in cases {
         let a = call(gw.addr, h2, path, ct, message.clone()).await;
