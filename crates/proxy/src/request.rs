@@ -108,6 +108,17 @@ async fn proxy(
     let server_header = w.opts.headers.server;
     let rid = request_id.to_str().unwrap_or("");
     let (mut parts, body) = req.into_parts();
+    if parts.version == Version::HTTP_2 && !parts.headers.contains_key(header::HOST) {
+        // An h2 client names the host in `:authority`: make it the Host header, as nginx's
+        // `$host`, so routing, X-Forwarded-Host and preserve_host see it.
+        if let Some(v) = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            parts.headers.insert(header::HOST, v);
+        }
+    }
     // A cheap (reference-counted) copy, so plugins may edit the headers while we read it.
     let host_value = parts.headers.get(header::HOST).cloned();
     let host = host_value
@@ -254,17 +265,6 @@ async fn proxy(
     let Ok(pq) = PathAndQuery::from_maybe_shared(Bytes::from(upstream_uri)) else {
         return Err(respond::error(LocalError::BadRequest, rid, server_header));
     };
-    if route.preserve_host && parts.version == Version::HTTP_2 {
-        // An h2 client names the host in `:authority`; preserve that as the Host sent upstream.
-        if let (false, Some(a)) = (
-            parts.headers.contains_key(header::HOST),
-            parts.uri.authority(),
-        ) {
-            if let Ok(v) = HeaderValue::from_str(a.as_str()) {
-                parts.headers.insert(header::HOST, v);
-            }
-        }
-    }
     let upgrade = crate::upgrade::take(parts.version, &parts.headers, &mut parts.extensions);
     parts.uri = Uri::from(pq);
     parts.version = Version::HTTP_11;

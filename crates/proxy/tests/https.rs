@@ -228,6 +228,11 @@ async fn serves_each_snis_certificate_and_the_default_one_otherwise() {
         );
         let version = if *h2 { "HTTP/2.0" } else { "HTTP/1.1" };
         assert_eq!(r.header("x-test-version"), Some(version));
+        assert_eq!(
+            r.upstream_header("x-forwarded-host").as_deref(),
+            Some("api.example.test"),
+            "the h2 :authority is the host"
+        );
     }
     // The plain listener still speaks HTTP/1.1 and says http.
     let r = plain(gw.addr, "/echo", "x").await;
