@@ -13,6 +13,7 @@ use gatehouse_config::{
     hash_text, parse, parse_value_in, Config, ConfigError, ParseOptions, RouterFlavor,
 };
 use gatehouse_plugins::{PluginError, Seg};
+use gatehouse_proxy::tls::TlsError;
 use gatehouse_proxy::{BuildError, Snapshot, SnapshotCell};
 use gatehouse_router::RouterError;
 use gatehouse_store::{Store, StoreError};
@@ -199,8 +200,33 @@ pub fn build(
                 &error.to_string(),
             )))
         }
+        BuildError::Tls(errors) => {
+            // Certificate problems are reported against the entities as Kong renders them.
+            let input = serde_json::json!({
+                "certificates": config.certificates.iter().map(|c| render::kong_entity("certificates", c)).collect::<Vec<_>>(),
+                "ca_certificates": config.ca_certificates.iter().map(|c| render::kong_entity("ca_certificates", c)).collect::<Vec<_>>(),
+                "services": config.services.iter().map(|s| render::kong_entity("services", s)).collect::<Vec<_>>(),
+            });
+            Err(LoadError::Invalid(tls_config_error(&errors, &input)))
+        }
         e => Err(LoadError::Build(e)),
     }
+}
+
+/// Certificate / CA certificate / service TLS errors in Kong's shape:
+/// `certificates → <index> → cert: "invalid certificate: …"` or the entity-level list.
+fn tls_config_error(errors: &[TlsError], input: &serde_json::Value) -> ConfigError {
+    let mut tree = ErrTree::default();
+    for e in errors {
+        let node = tree
+            .child(ErrKey::name(e.entity))
+            .child(ErrKey::Idx(e.index + 1));
+        match e.field {
+            Some(f) => node.set(ErrKey::name(f), e.message.clone()),
+            None => node.push_entity(e.message.clone()),
+        }
+    }
+    ConfigError::from_tree(&tree, input)
 }
 
 /// A router compile error in Kong's shape: `routes → <index> → expression: "<message>"`.

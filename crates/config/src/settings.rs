@@ -163,9 +163,9 @@ pub struct Settings {
 #[error("{0}")]
 pub struct SettingsError(pub String);
 
-/// Gatehouse defaults where they differ from Kong's: DB-less, relative prefix, no TLS listeners
-/// yet.
-const DEFAULT_PROXY_LISTEN: &str = "0.0.0.0:8000 reuseport backlog=16384";
+/// Gatehouse defaults where they differ from Kong's: DB-less, relative prefix.
+const DEFAULT_PROXY_LISTEN: &str =
+    "0.0.0.0:8000 reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reuseport backlog=16384";
 const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8001 reuseport backlog=16384";
 const DEFAULT_STATUS_LISTEN: &str = "127.0.0.1:8100";
 const LOG_LEVELS: &[&str] = &[

@@ -55,11 +55,20 @@ fn defaults() {
     assert_eq!(s.declarative_config, None);
     assert_eq!(
         s.proxy_listen,
-        vec![ListenAddr {
-            reuseport: true,
-            backlog: Some(16384),
-            ..listen("0.0.0.0:8000")
-        }]
+        vec![
+            ListenAddr {
+                reuseport: true,
+                backlog: Some(16384),
+                ..listen("0.0.0.0:8000")
+            },
+            ListenAddr {
+                ssl: true,
+                http2: true,
+                reuseport: true,
+                backlog: Some(16384),
+                ..listen("0.0.0.0:8443")
+            }
+        ]
     );
     assert_eq!(
         s.admin_listen,

@@ -3,14 +3,13 @@
 
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
-use crate::pool::{Pool, Sender};
+use crate::pool::{Pool, PoolKey, Sender};
 
 /// What a downstream response carries.
 pub(crate) enum ProxyBody {
@@ -21,11 +20,11 @@ pub(crate) enum ProxyBody {
 /// An upstream response body that hands its connection back to the pool once fully read.
 pub(crate) struct UpstreamBody {
     body: Incoming,
-    release: Option<(Rc<Pool>, Arc<str>, Sender)>,
+    release: Option<(Rc<Pool>, PoolKey, Sender)>,
 }
 
 impl UpstreamBody {
-    pub fn new(body: Incoming, pool: Rc<Pool>, key: Arc<str>, sender: Sender) -> UpstreamBody {
+    pub fn new(body: Incoming, pool: Rc<Pool>, key: PoolKey, sender: Sender) -> UpstreamBody {
         let mut b = UpstreamBody {
             body,
             release: Some((pool, key, sender)),

@@ -30,6 +30,8 @@ pub(crate) struct Peer {
     pub server_port: HeaderValue,
     pub https: bool,
     pub local_port: u16,
+    /// The SNI the client sent in its TLS handshake (`tls.sni` for the router).
+    pub sni: Option<Box<str>>,
 }
 
 impl Peer {
@@ -52,8 +54,17 @@ impl Peer {
             server_port: HeaderValue::from(local.port()),
             https,
             local_port: local.port(),
+            sni: None,
         }
     }
+}
+
+/// `host[:port]` or `[v6]:port` without the port (and without brackets).
+pub(crate) fn host_part(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    host.split(':').next().unwrap_or(host)
 }
 
 /// The scheme the client used, as Kong sees it (`X-Forwarded-Proto` from a trusted client).

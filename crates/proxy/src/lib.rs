@@ -8,7 +8,9 @@
 
 mod balancer;
 mod body;
+mod conn;
 mod forwarded;
+mod grpc;
 mod logs;
 mod observe;
 mod otel;
@@ -18,6 +20,7 @@ mod respond;
 mod server;
 mod snapshot;
 pub mod tls;
+mod upgrade;
 
 pub use gatehouse_metrics as metrics;
 pub use observe::Observability;

@@ -1,41 +1,92 @@
-//! Per-thread upstream connection pool (HTTP/1.1 keep-alive).
+//! Per-thread upstream connection pool: HTTP/1.1 keep-alive connections (plain or TLS) and, for
+//! gRPC services, one multiplexed HTTP/2 connection per target.
 //!
 //! Strictly thread-local (`Rc<RefCell<…>>`, no locks, no cross-core traffic): each proxy thread
 //! owns its connections, as the engine benchmark showed Pingora's shared pool costs. We connect
 //! *before* the request is handed to hyper, so a failed connect can be retried on the next target
-//! without having consumed (or copied) the request. A connection goes back to the pool when its
-//! response body has been read to the end; one dropped early is closed.
+//! without having consumed (or copied) the request. An HTTP/1.1 connection goes back to the pool
+//! when its response body has been read to the end; one dropped early is closed.
+//!
+//! Keys: a TLS connection is only reused for the same target, the same SNI and the same TLS
+//! settings (verification, CAs, client certificate), so a connection made under settings a new
+//! config tightened is never handed out again.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2, TrySendError};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
 use crate::balancer::Target;
 use crate::body::RequestBody;
+use crate::snapshot::UpstreamTls;
+use crate::tls::connect_tls;
 
 /// Kong's `upstream_keepalive_idle_timeout` default.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle connections kept per target per thread (Kong's `upstream_keepalive_pool_size`).
 const MAX_IDLE_PER_TARGET: usize = 512;
 
-pub(crate) type Sender = SendRequest<RequestBody>;
+/// Spawns hyper's background tasks on this thread's `LocalSet` (our bodies are `!Send`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LocalExec;
+
+impl<F> hyper::rt::Executor<F> for LocalExec
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    fn execute(&self, fut: F) {
+        tokio::task::spawn_local(fut);
+    }
+}
+
+/// A ready-to-use request sender to one upstream.
+pub(crate) enum Sender {
+    H1(http1::SendRequest<RequestBody>),
+    H2(http2::SendRequest<RequestBody>),
+}
+
+impl Sender {
+    /// Sends `req`; when it could not be written at all, the error gives it back for a retry.
+    pub async fn send(
+        &mut self,
+        req: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, TrySendError<Request<RequestBody>>> {
+        match self {
+            Sender::H1(s) => s.try_send_request(req).await,
+            Sender::H2(s) => s.try_send_request(req).await,
+        }
+    }
+}
+
+/// What a pooled connection may be reused for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct PoolKey {
+    pub authority: Arc<str>,
+    /// `(SNI, TLS settings fingerprint)` for TLS connections.
+    pub tls: Option<(Arc<str>, u64)>,
+}
 
 struct Idle {
-    sender: Sender,
+    sender: http1::SendRequest<RequestBody>,
     since: Instant,
 }
 
 #[derive(Default)]
 pub(crate) struct Pool {
-    idle: RefCell<HashMap<Arc<str>, Vec<Idle>>>,
+    idle: RefCell<HashMap<PoolKey, Vec<Idle>>>,
+    /// One shared HTTP/2 connection per key (requests multiplex over it).
+    h2: RefCell<HashMap<PoolKey, http2::SendRequest<RequestBody>>>,
 }
 
 /// Why no connection could be had.
@@ -44,6 +95,7 @@ pub(crate) enum ConnectError {
     Resolve(io::Error),
     Refused(io::Error),
     Timeout,
+    Tls(io::Error),
     Handshake,
 }
 
@@ -53,6 +105,7 @@ impl std::fmt::Display for ConnectError {
             ConnectError::Resolve(e) => write!(f, "name resolution failed: {e}"),
             ConnectError::Refused(e) => write!(f, "connect failed: {e}"),
             ConnectError::Timeout => f.write_str("connect timed out"),
+            ConnectError::Tls(e) => write!(f, "TLS handshake failed: {e}"),
             ConnectError::Handshake => f.write_str("HTTP handshake failed"),
         }
     }
@@ -61,44 +114,106 @@ impl std::fmt::Display for ConnectError {
 /// A connection checked out of the pool, returned by [`Pool::put_back`].
 pub(crate) struct Conn {
     pub sender: Sender,
+    pub key: PoolKey,
     /// Whether it came from the pool (a stale keep-alive connection may fail to send).
     pub reused: bool,
 }
 
+/// How to reach an upstream beyond its address.
+pub(crate) struct Upstream<'a> {
+    pub tls: Option<&'a UpstreamTls>,
+    /// SNI (and name to verify): the Host sent upstream, without port.
+    pub sni: Option<Arc<str>>,
+    pub h2: bool,
+}
+
 impl Pool {
-    /// A ready connection to `target`: an idle one if there is one, else a new one.
+    /// A ready connection to `target`: an idle (or shared h2) one if there is one, else a new one.
     pub async fn checkout(
         self: &Rc<Self>,
         target: &Target,
+        up: &Upstream<'_>,
         connect_timeout: Duration,
     ) -> Result<Conn, ConnectError> {
-        while let Some(mut sender) = self.take_idle(&target.authority) {
+        let key = PoolKey {
+            authority: target.authority.clone(),
+            tls: up.tls.map(|t| {
+                let sni = up
+                    .sni
+                    .clone()
+                    .unwrap_or_else(|| target.host.as_str().into());
+                (sni, t.fingerprint)
+            }),
+        };
+        if up.h2 {
+            return self.checkout_h2(key, target, up, connect_timeout).await;
+        }
+        while let Some(mut sender) = self.take_idle(&key) {
             // Ready at once unless the previous exchange is still being torn down.
             if sender.ready().await.is_ok() {
                 return Ok(Conn {
-                    sender,
+                    sender: Sender::H1(sender),
+                    key,
                     reused: true,
                 });
             }
         }
-        let stream = tokio::time::timeout(connect_timeout, connect(target))
+        let tcp = tokio::time::timeout(connect_timeout, connect(target))
             .await
             .map_err(|_| ConnectError::Timeout)??;
-        let _ = stream.set_nodelay(true);
-        let (sender, conn) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|_| ConnectError::Handshake)?;
-        tokio::task::spawn_local(async move {
-            let _ = conn.await;
-        });
+        let _ = tcp.set_nodelay(true);
+        let sender = match (up.tls, &key.tls) {
+            (Some(tls), Some((sni, _))) => {
+                let stream = tls_handshake(tcp, sni, tls, connect_timeout).await?;
+                h1_handshake(stream).await?
+            }
+            _ => h1_handshake(tcp).await?,
+        };
         Ok(Conn {
-            sender,
+            sender: Sender::H1(sender),
+            key,
             reused: false,
         })
     }
 
-    fn take_idle(&self, key: &str) -> Option<Sender> {
+    async fn checkout_h2(
+        self: &Rc<Self>,
+        key: PoolKey,
+        target: &Target,
+        up: &Upstream<'_>,
+        connect_timeout: Duration,
+    ) -> Result<Conn, ConnectError> {
+        let shared = self.h2.borrow().get(&key).cloned();
+        if let Some(mut sender) = shared {
+            if !sender.is_closed() && sender.ready().await.is_ok() {
+                return Ok(Conn {
+                    sender: Sender::H2(sender),
+                    key,
+                    reused: true,
+                });
+            }
+            self.h2.borrow_mut().remove(&key);
+        }
+        let tcp = tokio::time::timeout(connect_timeout, connect(target))
+            .await
+            .map_err(|_| ConnectError::Timeout)??;
+        let _ = tcp.set_nodelay(true);
+        let sender = match (up.tls, &key.tls) {
+            (Some(tls), Some((sni, _))) => {
+                let stream = tls_handshake(tcp, sni, tls, connect_timeout).await?;
+                h2_handshake(stream).await?
+            }
+            _ => h2_handshake(tcp).await?,
+        };
+        self.h2.borrow_mut().insert(key.clone(), sender.clone());
+        Ok(Conn {
+            sender: Sender::H2(sender),
+            key,
+            reused: false,
+        })
+    }
+
+    fn take_idle(&self, key: &PoolKey) -> Option<http1::SendRequest<RequestBody>> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(key)?;
         let now = Instant::now();
@@ -110,8 +225,11 @@ impl Pool {
         None
     }
 
-    /// Returns a connection whose exchange has completed.
-    pub fn put_back(&self, key: &Arc<str>, sender: Sender) {
+    /// Returns a connection whose exchange has completed (HTTP/2 connections stay shared).
+    pub fn put_back(&self, key: &PoolKey, sender: Sender) {
+        let Sender::H1(sender) = sender else {
+            return;
+        };
         if sender.is_closed() {
             return;
         }
@@ -127,6 +245,51 @@ impl Pool {
             });
         }
     }
+}
+
+async fn tls_handshake(
+    tcp: TcpStream,
+    sni: &str,
+    tls: &UpstreamTls,
+    timeout: Duration,
+) -> Result<crate::tls::ClientTlsStream<TcpStream>, ConnectError> {
+    match tokio::time::timeout(timeout, connect_tls(tcp, sni, &tls.client)).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(ConnectError::Tls(e)),
+        Err(_) => Err(ConnectError::Timeout),
+    }
+}
+
+async fn h1_handshake<IO>(io: IO) -> Result<http1::SendRequest<RequestBody>, ConnectError>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = http1::Builder::new()
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(|_| ConnectError::Handshake)?;
+    tokio::task::spawn_local(async move {
+        // Upgrades (WebSocket) keep the connection's IO after the 101.
+        let _ = conn.with_upgrades().await;
+    });
+    Ok(sender)
+}
+
+async fn h2_handshake<IO>(io: IO) -> Result<http2::SendRequest<RequestBody>, ConnectError>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+{
+    let (sender, conn) = http2::Builder::new(LocalExec)
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(|_| ConnectError::Handshake)?;
+    tokio::task::spawn_local(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
 }
 
 async fn connect(target: &Target) -> Result<TcpStream, ConnectError> {

@@ -24,7 +24,7 @@ use gatehouse_router::{path, Headers, Request as RouteRequest, RequestExtra};
 use crate::body::{Progress, ProxyBody, RequestBody, UpstreamBody};
 use crate::forwarded::{self, Peer};
 use crate::observe::{self, Facts};
-use crate::pool::ConnectError;
+use crate::pool::{ConnectError, Upstream};
 use crate::respond::{self, LocalError};
 use crate::server::Worker;
 use crate::snapshot::{Destination, ServiceRt, Snapshot};
@@ -65,26 +65,30 @@ pub(crate) async fn handle(
     let snap = w.cell.load_full();
     let request_id = w.next_request_id();
     let mut st = PluginState::new(None, None);
+    // gRPC is HTTP/2 only: HTTP/1.1 requests skip the header lookup.
+    let grpc = req.version() == Version::HTTP_2 && crate::grpc::is_grpc(req.headers());
     observe::request_started(&w);
     let mut facts = Facts::new(started);
     facts.bytes_in = observe::content_length(req.headers());
     observe::capture(&w, &peer, &snap, &req, &request_id, &mut facts);
-    let (mut resp, local) = match proxy(&w, &peer, &snap, &mut st, &request_id, &mut facts, req)
-        .await
-    {
-        Ok(resp) => {
-            facts.from_upstream = true;
-            (resp, false)
-        }
-        Err(mut local) => {
-            if w.opts.headers.response_latency {
-                local
-                    .headers_mut()
-                    .insert(X_KONG_RESPONSE_LATENCY.clone(), ms_since(started));
+    let (mut resp, local) =
+        match proxy(&w, &peer, &snap, &mut st, &request_id, &mut facts, req).await {
+            Ok(resp) => {
+                facts.from_upstream = true;
+                (resp, false)
             }
-            (local, true)
-        }
-    };
+            Err(mut local) => {
+                if grpc {
+                    crate::grpc::error_to_grpc(&mut local);
+                }
+                if w.opts.headers.response_latency {
+                    local
+                        .headers_mut()
+                        .insert(X_KONG_RESPONSE_LATENCY.clone(), ms_since(started));
+                }
+                (local, true)
+            }
+        };
     // header_filter and log run for the plugins collected in access, also after an early
     // exit or a gateway error (global plugins when no route matched).
     if !snap.plugins.is_empty_for(st.route, st.service) {
@@ -117,6 +121,17 @@ async fn proxy(
     let started = facts.started;
     let server_header = w.opts.headers.server;
     let (mut parts, mut body) = req.into_parts();
+    if parts.version == Version::HTTP_2 && !parts.headers.contains_key(header::HOST) {
+        // An h2 client names the host in `:authority`: make it the Host header, as nginx's
+        // `$host`, so routing, X-Forwarded-Host and preserve_host see it.
+        if let Some(v) = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            parts.headers.insert(header::HOST, v);
+        }
+    }
     // The body as read before access (key-auth `key_in_body`), else it streams later.
     let mut read_early: Option<Bytes> = None;
     // Gateway and plugin errors render per `Accept` (`kong.response.error`).
@@ -148,7 +163,7 @@ async fn proxy(
             host,
             dst_port: peer.local_port,
             path: norm,
-            sni: None,
+            sni: peer.sni.as_deref(),
             https: peer.https,
             headers: &HeaderLookup(&parts.headers),
         };
@@ -171,6 +186,15 @@ async fn proxy(
                 &parts.uri,
                 server_header,
             ));
+        }
+        if route.grpc_only {
+            let https = forwarded::client_scheme_is_https(peer, &parts.headers);
+            let (h, v) = (&parts.headers, parts.version);
+            if let Some(resp) =
+                crate::grpc::route_check(h, v, https, route.grpcs_only, server_header)
+            {
+                return Err(resp);
+            }
         }
 
         // Plugins: rewrite (global) and access (the route's chain). They edit the request
@@ -273,6 +297,7 @@ async fn proxy(
     let Ok(pq) = PathAndQuery::from_maybe_shared(Bytes::from(upstream_uri)) else {
         return Err(respond::error(LocalError::BadRequest, rid, server_header));
     };
+    let upgrade = crate::upgrade::take(parts.version, &parts.headers, &mut parts.extensions);
     parts.uri = Uri::from(pq);
     observe::upstream_uri(facts, &parts.uri);
     parts.version = Version::HTTP_11;
@@ -280,6 +305,9 @@ async fn proxy(
         parts.method = m;
     }
     strip_hop_by_hop(&mut parts.headers);
+    if let Some(u) = &upgrade {
+        u.restore(&mut parts.headers);
+    }
     if let Some(h) = st.host_rewrite.take() {
         parts.headers.insert(header::HOST, h);
     } else if !route.preserve_host || !parts.headers.contains_key(header::HOST) {
@@ -288,6 +316,15 @@ async fn proxy(
         }
     }
     observe::trace(snap, st, &mut parts.headers, facts);
+    // TLS upstreams: SNI (and the name verified) is the Host sent upstream, without its port.
+    let sni = svc.tls.as_ref().and_then(|_| {
+        let host = parts.headers.get(header::HOST)?.to_str().ok()?;
+        Some(std::sync::Arc::<str>::from(forwarded::host_part(host)))
+    });
+    if svc.h2 {
+        // HTTP/2 upstreams take the authority in the URI (`:authority`), not a Host header.
+        crate::grpc::h2_upstream_uri(&mut parts, svc.tls.is_some());
+    }
     if w.opts.upstream_request_id {
         parts
             .headers
@@ -350,24 +387,31 @@ async fn proxy(
                 None => return Err(respond::error(LocalError::NoPeer, rid, server_header)),
             },
         };
-        let mut conn = match w.pool.checkout(target, svc.connect_timeout).await {
+        let up = Upstream {
+            tls: svc.tls.as_deref(),
+            sni: sni.clone(),
+            h2: svc.h2,
+        };
+        let mut conn = match w.pool.checkout(target, &up, svc.connect_timeout).await {
             Ok(c) => c,
             Err(e) => {
                 failure = match e {
                     ConnectError::Resolve(_) => LocalError::NameResolution,
                     ConnectError::Timeout => LocalError::Timeout,
-                    ConnectError::Refused(_) | ConnectError::Handshake => LocalError::BadGateway,
+                    ConnectError::Refused(_) | ConnectError::Tls(_) | ConnectError::Handshake => {
+                        LocalError::BadGateway
+                    }
                 };
                 tracing::debug!(target = %target.authority, error = %e, "upstream connect failed");
                 continue;
             }
         };
         let now = Instant::now();
-        let exchange = conn.sender.try_send_request(upstream_req);
+        let exchange = conn.sender.send(upstream_req);
         match with_timeouts(exchange, upload.as_deref(), now, svc).await {
             Ok(Ok(resp)) => {
                 sent_at = now;
-                break (resp, conn.sender, target.authority.clone());
+                break (resp, conn.sender, conn.key);
             }
             Ok(Err(mut e)) => match e.take_message() {
                 Some(req) if conn.reused => {
@@ -386,7 +430,22 @@ async fn proxy(
             Err(_) => return Err(respond::error(LocalError::Timeout, rid, server_header)),
         }
     };
-    let (resp, sender, key) = response;
+    let (mut resp, sender, key) = response;
+    if let Some(u) = upgrade {
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            // WebSocket: the connection now belongs to the tunnel, never to the pool.
+            u.tunnel(
+                hyper::upgrade::on(&mut resp),
+                svc.read_timeout.max(svc.write_timeout),
+            );
+            drop(sender);
+            let (parts, _) = resp.into_parts();
+            return Ok(Response::from_parts(
+                parts,
+                ProxyBody::Local(Full::new(Bytes::new())),
+            ));
+        }
+    }
     let upstream_latency = ms_since(sent_at);
     (facts.sent_at, facts.upstream_ms) =
         (Some(sent_at), Some(sent_at.elapsed().as_millis() as u64));

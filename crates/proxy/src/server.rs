@@ -15,19 +15,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::header::{HeaderName, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 
 use gatehouse_config::settings::{Cidr, HeaderTokens, ListenAddr, Settings};
 use gatehouse_router::MatchCache;
 
-use crate::forwarded::Peer;
+use crate::conn::{accept_loop, ListenKind, SnapshotCerts};
 use crate::pool::Pool;
-use crate::request;
 use crate::snapshot::SnapshotCell;
+use crate::tls::{self, CertStore, ServerTls, ServerTlsOptions};
 
 /// What the proxy threads need from the settings.
 #[derive(Debug, Clone)]
@@ -40,6 +37,12 @@ pub struct ProxyOptions {
     pub headers: HeaderTokens,
     /// Send `X-Kong-Request-Id` upstream (`headers_upstream`).
     pub upstream_request_id: bool,
+    /// Where the default TLS certificate lives (`<prefix>/ssl/kong-default.{crt,key}`);
+    /// created at the first start with an `ssl` listener.
+    pub prefix: std::path::PathBuf,
+    /// A TLS handshake that has not finished after this long is dropped (nginx's
+    /// `client_header_timeout`, 60 s, covers the handshake too).
+    pub handshake_timeout: Duration,
 }
 
 impl ProxyOptions {
@@ -52,6 +55,8 @@ impl ProxyOptions {
             allow_debug_header: s.allow_debug_header,
             headers: s.headers,
             upstream_request_id: s.upstream_request_id,
+            prefix: s.prefix.clone(),
+            handshake_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -62,6 +67,7 @@ pub(crate) struct WorkerOptions {
     pub allow_debug_header: bool,
     pub headers: HeaderTokens,
     pub upstream_request_id: bool,
+    pub handshake_timeout: Duration,
 }
 
 /// Per-thread state shared by the connections of one proxy thread.
@@ -129,25 +135,36 @@ impl Proxy {
     /// then starts the proxy threads.
     pub fn start(opts: ProxyOptions, cell: SnapshotCell) -> io::Result<Proxy> {
         let threads = opts.threads.max(1);
-        let mut per_thread: Vec<Vec<(std::net::TcpListener, bool)>> =
+        let mut per_thread: Vec<Vec<(std::net::TcpListener, ListenKind)>> =
             (0..threads).map(|_| Vec::new()).collect();
         let mut addrs = Vec::new();
+        let mut tls_configs: [Option<ServerTls>; 2] = [None, None];
         for l in &opts.listen {
-            if l.ssl {
-                return Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    format!("listener {}: 'ssl' is not supported yet (TLS termination is a later issue)", l.addr),
-                ));
-            }
+            let kind = if l.ssl {
+                let slot = &mut tls_configs[usize::from(l.http2)];
+                let server = match slot {
+                    Some(s) => s.clone(),
+                    None => {
+                        let s = server_tls(&opts, &cell, l.http2)?;
+                        *slot = Some(s.clone());
+                        s
+                    }
+                };
+                ListenKind::Tls {
+                    acceptor: server.acceptor(),
+                }
+            } else {
+                ListenKind::Plain { h2c: l.http2 }
+            };
             let backlog = l.backlog.map_or(16384, |b| b.min(i32::MAX as u32) as i32);
             // Port 0: the first bind picks the port; the other threads join it.
             let first = bind(l.addr, backlog)
                 .map_err(|e| io::Error::new(e.kind(), format!("bind {}: {e}", l.addr)))?;
             let actual = first.local_addr()?;
             addrs.push(actual);
-            per_thread[0].push((first, l.ssl));
+            per_thread[0].push((first, kind.clone()));
             for slot in per_thread.iter_mut().skip(1) {
-                slot.push((bind(actual, backlog)?, l.ssl));
+                slot.push((bind(actual, backlog)?, kind.clone()));
             }
         }
 
@@ -160,6 +177,7 @@ impl Proxy {
             allow_debug_header: opts.allow_debug_header,
             headers: opts.headers,
             upstream_request_id: opts.upstream_request_id,
+            handshake_timeout: opts.handshake_timeout,
         });
         let (shutdown, shutdown_rx) = watch::channel(None);
         let active = Arc::new(AtomicUsize::new(0));
@@ -205,7 +223,7 @@ impl Proxy {
 
 fn run_thread(
     index: usize,
-    listeners: Vec<(std::net::TcpListener, bool)>,
+    listeners: Vec<(std::net::TcpListener, ListenKind)>,
     cell: SnapshotCell,
     opts: Arc<WorkerOptions>,
     mut shutdown: watch::Receiver<Option<Duration>>,
@@ -238,7 +256,7 @@ fn run_thread(
             index,
         });
         let mut accept_tasks = Vec::new();
-        for (listener, https) in listeners {
+        for (listener, kind) in listeners {
             let listener = match tokio::net::TcpListener::from_std(listener) {
                 Ok(l) => l,
                 Err(e) => {
@@ -248,7 +266,7 @@ fn run_thread(
             };
             let (worker, rx, active) = (worker.clone(), shutdown.clone(), active.clone());
             accept_tasks.push(tokio::task::spawn_local(accept_loop(
-                listener, https, worker, rx, active,
+                listener, kind, worker, rx, active,
             )));
         }
         let grace = loop {
@@ -270,60 +288,18 @@ fn run_thread(
     });
 }
 
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    https: bool,
-    worker: Rc<Worker>,
-    shutdown: watch::Receiver<Option<Duration>>,
-    active: Arc<AtomicUsize>,
-) {
-    let local_addr = listener.local_addr().ok();
-    loop {
-        let (stream, peer_addr) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                // e.g. EMFILE: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let local = stream.local_addr().ok().or(local_addr).unwrap_or(peer_addr);
-        let serial = worker.next_connection_serial();
-        let peer = Rc::new(Peer::new(
-            serial,
-            peer_addr,
-            local,
-            https,
-            &worker.opts.trusted_ips,
-        ));
-        let (worker, mut shutdown, active) = (worker.clone(), shutdown.clone(), active.clone());
-        let obs_worker = worker.clone();
-        active.fetch_add(1, Ordering::Relaxed);
-        worker.obs.connection_opened();
-        tokio::task::spawn_local(async move {
-            let svc = service_fn(move |req| request::handle(worker.clone(), peer.clone(), req));
-            let conn = http1::Builder::new()
-                .keep_alive(true)
-                .timer(TokioTimer::new())
-                .serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            let stopping = shutdown.borrow_and_update().is_some();
-            if stopping {
-                conn.as_mut().graceful_shutdown();
-                let _ = conn.await;
-            } else {
-                tokio::select! {
-                    _ = conn.as_mut() => {}
-                    _ = shutdown.changed() => {
-                        conn.as_mut().graceful_shutdown();
-                        let _ = conn.await;
-                    }
-                }
-            }
-            active.fetch_sub(1, Ordering::Relaxed);
-            obs_worker.obs.connection_closed();
-        });
+/// The shared TLS configuration of the `ssl` listeners (ALPN offers h2 only where the listener
+/// has `http2`): certificates from the current snapshot, the default certificate from the prefix.
+fn server_tls(opts: &ProxyOptions, cell: &SnapshotCell, http2: bool) -> io::Result<ServerTls> {
+    let default = tls::default_certificate(&opts.prefix)
+        .map_err(|e| io::Error::new(e.kind(), format!("default TLS certificate: {e}")))?;
+    let resolver = Arc::new(SnapshotCerts {
+        cell: cell.clone(),
+        default: CertStore::only_default(&default),
+    });
+    let mut options = ServerTlsOptions::default();
+    if !http2 {
+        options.alpn = vec![b"http/1.1".to_vec()];
     }
+    ServerTls::with_resolver(resolver, &options).map_err(|e| io::Error::other(e.to_string()))
 }

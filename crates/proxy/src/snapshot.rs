@@ -20,6 +20,7 @@ use http::HeaderValue;
 
 use crate::balancer::{Balancer, Target};
 use crate::observe::{Observability, SnapshotObs};
+use crate::tls::{CertStore, ClientTls, TlsError, UpstreamTlsDefaults};
 
 /// Config hash Kong reports while no configuration is loaded.
 pub const EMPTY_HASH: &str = "00000000000000000000000000000000";
@@ -34,6 +35,23 @@ pub enum BuildError {
     Plugins(#[from] PluginError),
     #[error("service {service}: {message}")]
     Service { service: String, message: String },
+    /// Certificates, CA certificates or a service's TLS fields (Kong's messages, placed by entity
+    /// and index so the control side can render Kong's `fields` tree).
+    #[error("invalid TLS configuration: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Tls(Vec<TlsError>),
+}
+
+/// TLS to a service's upstream: the rustls client settings and a fingerprint of the fields they
+/// were built from, so pooled connections made under other settings are never reused.
+pub(crate) struct UpstreamTls {
+    pub client: ClientTls,
+    pub fingerprint: u64,
+}
+
+impl std::fmt::Debug for UpstreamTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamTls").finish_non_exhaustive()
+    }
 }
 
 /// Where a service sends its requests.
@@ -58,12 +76,20 @@ pub(crate) struct ServiceRt {
     pub write_timeout: Duration,
     pub id_header: HeaderValue,
     pub name_header: Option<HeaderValue>,
+    /// `https`/`grpcs`: connect over TLS with these settings.
+    pub tls: Option<Arc<UpstreamTls>>,
+    /// `grpc`/`grpcs`: speak HTTP/2 to the upstream (one multiplexed connection per target).
+    pub h2: bool,
 }
 
 /// A route's per-request facts, pre-rendered.
 #[derive(Debug)]
 pub(crate) struct RouteRt {
     pub https_only: bool,
+    /// The route's protocols are grpc and/or grpcs only (Kong's 415/426 for other requests).
+    pub grpc_only: bool,
+    /// Only `grpcs`: a plain-text gRPC request gets `grpc-status: 1`.
+    pub grpcs_only: bool,
     pub https_redirect_status_code: u16,
     pub preserve_host: bool,
     pub id_header: HeaderValue,
@@ -81,6 +107,8 @@ pub struct Snapshot {
     pub(crate) routes: Vec<RouteRt>,
     pub(crate) balancers: Arc<Vec<Balancer>>,
     pub(crate) plugins: Plugins,
+    /// Certificates by SNI for the TLS listeners (the default certificate is the listener's).
+    pub(crate) certs: Arc<CertStore>,
     /// Rate-limiting counters: carried from snapshot to snapshot so limits survive reloads.
     rate_limits: Arc<RateLimitStore>,
     /// Fingerprints of the parts that can be reused by the next build when unchanged
@@ -89,6 +117,7 @@ pub struct Snapshot {
     balancer_group: u64,
     /// Metric handles and the observability hub (inherited from the previous snapshot).
     pub(crate) obs: SnapshotObs,
+    cert_group: u64,
 }
 
 /// The published snapshot: proxy threads `load()` it, the control side `store()`s a new one.
@@ -157,6 +186,21 @@ impl Snapshot {
                     .collect(),
             ),
         };
+        let cert_group = cert_fingerprint(&config);
+        let certs = match previous {
+            Some(p) if p.cert_group == cert_group => p.certs.clone(),
+            _ => {
+                let errors = crate::tls::validate(&config);
+                if !errors.is_empty() {
+                    return Err((BuildError::Tls(errors), Box::new(config)));
+                }
+                match CertStore::from_config(&config) {
+                    Ok(certs) => Arc::new(certs),
+                    Err(e) => return Err((BuildError::Tls(vec![e]), Box::new(config))),
+                }
+            }
+        };
+        let tls_defaults = UpstreamTlsDefaults::default();
         let rate_limits = previous.map_or_else(RateLimitStore::new, |p| p.rate_limits.clone());
         let plugins = match gatehouse_plugins::compile(&config, &rate_limits) {
             Ok(plugins) => plugins,
@@ -170,7 +214,7 @@ impl Snapshot {
             .collect();
 
         let mut services = Vec::with_capacity(config.services.len());
-        for s in &config.services {
+        for (si, s) in config.services.iter().enumerate() {
             let service_label = s.name.clone().unwrap_or_else(|| s.id.to_string());
             let (destination, host_header) = match balancer_by_name.get(s.host.as_str()) {
                 Some((index, upstream)) => {
@@ -215,6 +259,11 @@ impl Snapshot {
                 id_header: HeaderValue::from_str(&s.id.to_string())
                     .unwrap_or(HeaderValue::from_static("")),
                 name_header: s.name.as_deref().and_then(header_value),
+                tls: match upstream_tls(&config, si, &tls_defaults) {
+                    Ok(tls) => tls,
+                    Err(e) => return Err((e, Box::new(config))),
+                },
+                h2: matches!(s.protocol, Protocol::Grpc | Protocol::Grpcs),
             });
         }
 
@@ -225,6 +274,11 @@ impl Snapshot {
             .map(|r| RouteRt {
                 https_only: r.protocols.contains(&Protocol::Https)
                     && !r.protocols.contains(&Protocol::Http),
+                grpc_only: !r.protocols.is_empty()
+                    && r.protocols
+                        .iter()
+                        .all(|p| matches!(p, Protocol::Grpc | Protocol::Grpcs)),
+                grpcs_only: r.protocols == [Protocol::Grpcs],
                 https_redirect_status_code: r.https_redirect_status_code,
                 preserve_host: r.preserve_host,
                 id_header: HeaderValue::from_str(&r.id.to_string())
@@ -242,10 +296,12 @@ impl Snapshot {
             routes,
             balancers,
             plugins,
+            certs,
             rate_limits,
             router_group,
             balancer_group,
             obs,
+            cert_group,
         })
     }
 
@@ -259,6 +315,11 @@ impl Snapshot {
     /// The hub attached with [`Snapshot::observed`], if any.
     pub fn observability(&self) -> Option<&Arc<Observability>> {
         self.obs.hub.as_ref()
+    }
+
+    /// The certificates served by SNI (for tests and the Admin API; handshakes read it directly).
+    pub fn certs(&self) -> &CertStore {
+        &self.certs
     }
 
     /// The compiled router (for `explain`; the request path uses it directly).
@@ -315,6 +376,54 @@ fn router_fingerprint(config: &Config) -> u64 {
         s.hash(&mut h);
     }
     h.finish()
+}
+
+fn cert_fingerprint(config: &Config) -> u64 {
+    let mut h = DefaultHasher::new();
+    for c in &config.certificates {
+        (c.id, &c.cert, &c.key, &c.cert_alt, &c.key_alt).hash(&mut h);
+    }
+    for s in &config.snis {
+        (&s.name, s.certificate).hash(&mut h);
+    }
+    for c in &config.ca_certificates {
+        (c.id, &c.cert).hash(&mut h);
+    }
+    h.finish()
+}
+
+/// The TLS settings of `config.services[index]` when its protocol uses TLS.
+fn upstream_tls(
+    config: &Config,
+    index: usize,
+    defaults: &UpstreamTlsDefaults,
+) -> Result<Option<Arc<UpstreamTls>>, BuildError> {
+    let Some(s) = config.services.get(index) else {
+        return Ok(None);
+    };
+    if !ClientTls::wanted(s) {
+        return Ok(None);
+    }
+    let client =
+        ClientTls::for_service(config, index, defaults).map_err(|e| BuildError::Tls(vec![e]))?;
+    let mut h = DefaultHasher::new();
+    (
+        s.protocol,
+        s.tls_verify,
+        s.tls_verify_depth,
+        &s.ca_certificates,
+        s.client_certificate,
+    )
+        .hash(&mut h);
+    for c in &config.certificates {
+        if Some(c.id) == s.client_certificate {
+            (&c.cert, &c.key).hash(&mut h);
+        }
+    }
+    Ok(Some(Arc::new(UpstreamTls {
+        client,
+        fingerprint: h.finish(),
+    })))
 }
 
 fn balancer_fingerprint(config: &Config) -> u64 {

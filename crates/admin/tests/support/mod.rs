@@ -161,7 +161,26 @@ pub const ID_UPSTREAM: &str = "00000000-0000-4000-8000-0000000000d1";
 pub const ID_CERT: &str = "00000000-0000-4000-8000-0000000000e1";
 
 /// A config touching every entity kind, with fixed ids so order is known.
+/// A real self-signed pair (YAML-quoted), made once per test process so `sample()` is stable:
+/// certificates that do not parse are refused like in Kong.
+fn sample_pair() -> &'static (String, String) {
+    static PAIR: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    PAIR.get_or_init(|| {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let names = vec!["a.example.test".to_string(), "b.example.test".to_string()];
+        let cert = rcgen::CertificateParams::new(names)
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        (
+            serde_json::Value::from(cert.pem()).to_string(),
+            serde_json::Value::from(key.serialize_pem()).to_string(),
+        )
+    })
+}
+
 pub fn sample() -> String {
+    let (cert, key) = sample_pair();
     format!(
         r#"_format_version: "3.0"
 services:
@@ -215,8 +234,8 @@ upstreams:
     weight: 50
 certificates:
 - id: {ID_CERT}
-  cert: "not-a-real-cert"
-  key: "not-a-real-key"
+  cert: {cert}
+  key: {key}
   snis:
   - name: b.example.test
   - name: a.example.test

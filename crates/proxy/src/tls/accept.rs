@@ -1,8 +1,8 @@
 //! The downstream handshake, bounded in time.
 //!
 //! A client that sends garbage, stops half-way, or never speaks must cost the proxy one socket
-//! and nothing else: the handshake runs under a timeout, failures are logged at debug level (they
-//! are routine on a public port) and the socket is dropped, which closes it.
+//! and nothing else: the handshake runs under a timeout, failures are logged at info level (as
+//! nginx logs failed handshakes: routine on a public port, so not a warning) and the socket is dropped, which closes it.
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,7 +21,7 @@ pub struct Accepted {
     pub alpn: Option<Vec<u8>>,
 }
 
-/// Why a handshake did not complete (already logged at debug level; the socket is closed).
+/// Why a handshake did not complete (already logged at info level; the socket is closed).
 #[derive(Debug, thiserror::Error)]
 pub enum AcceptError {
     #[error("TLS handshake timed out after {0:?}")]
@@ -45,11 +45,11 @@ pub async fn accept(
             Ok(Accepted { stream, sni, alpn })
         }
         Ok(Err(e)) => {
-            tracing::debug!(?peer, error = %e, "TLS handshake failed, closing the connection");
+            tracing::info!(?peer, error = %e, "TLS handshake failed, closing the connection");
             Err(AcceptError::Handshake(e))
         }
         Err(_) => {
-            tracing::debug!(?peer, timeout = ?handshake_timeout, "TLS handshake timed out, closing the connection");
+            tracing::info!(?peer, timeout = ?handshake_timeout, "TLS handshake timed out, closing the connection");
             Err(AcceptError::Timeout(handshake_timeout))
         }
     }

@@ -75,7 +75,9 @@ fn is_ecdsa(ck: &CertifiedKey) -> bool {
 /// Certificates by SNI for one snapshot.
 pub struct CertStore {
     by_name: HashMap<String, Arc<CertPair>>,
-    default: Arc<CertPair>,
+    /// `None` in a snapshot's store: the listener's resolver falls back to the default
+    /// certificate it owns (loaded from the prefix once, not per config).
+    default: Option<Arc<CertPair>>,
 }
 
 impl fmt::Debug for CertStore {
@@ -92,6 +94,14 @@ impl CertStore {
     /// certificate that does not load; [`super::validate`] reports all of them with Kong's
     /// messages, so run it first.
     pub fn build(config: &Config, default: &Arc<CertifiedKey>) -> Result<CertStore, TlsError> {
+        let mut store = CertStore::from_config(config)?;
+        store.default = Some(Arc::new(CertPair::new(None, default.clone(), None)));
+        Ok(store)
+    }
+
+    /// [`CertStore::build`] without a default certificate: names nothing matches resolve to
+    /// nothing here, and [`CertStore::resolve_or`] falls back to another store.
+    pub fn from_config(config: &Config) -> Result<CertStore, TlsError> {
         let mut by_cert: HashMap<Uuid, Arc<CertPair>> = HashMap::new();
         let mut by_name = HashMap::with_capacity(config.snis.len());
         for (si, sni) in config.snis.iter().enumerate() {
@@ -128,7 +138,7 @@ impl CertStore {
         }
         Ok(CertStore {
             by_name,
-            default: Arc::new(CertPair::new(None, default.clone(), None)),
+            default: None,
         })
     }
 
@@ -136,38 +146,58 @@ impl CertStore {
     pub fn only_default(default: &Arc<CertifiedKey>) -> CertStore {
         CertStore {
             by_name: HashMap::new(),
-            default: Arc::new(CertPair::new(None, default.clone(), None)),
+            default: Some(Arc::new(CertPair::new(None, default.clone(), None))),
         }
     }
 
     /// The id of the certificate entity served for `sni`, `None` for the default certificate.
     /// (What the handshake does, for tests, the Admin API and debugging.)
     pub fn certificate_for(&self, sni: Option<&str>) -> Option<Uuid> {
-        self.find(sni).id
+        self.find(sni).and_then(|p| p.id)
     }
 
-    fn find(&self, sni: Option<&str>) -> &Arc<CertPair> {
+    /// Whether the store holds no sni at all (then every client gets the default certificate).
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+
+    fn find(&self, sni: Option<&str>) -> Option<&Arc<CertPair>> {
         let Some(sni) = sni else {
-            return &self.default;
+            return self.default.as_ref();
         };
+        if self.by_name.is_empty() {
+            return self.default.as_ref(); // no allocation for the common no-sni config
+        }
         let sni = normalise(sni);
         if let Some(p) = self.by_name.get(&sni) {
-            return p;
+            return Some(p);
         }
         let (prefix, suffix) = wildcards(&sni);
         for key in [prefix, suffix].into_iter().flatten() {
             if let Some(p) = self.by_name.get(&key) {
-                return p;
+                return Some(p);
             }
         }
-        self.by_name.get("*").unwrap_or(&self.default)
+        self.by_name.get("*").or(self.default.as_ref())
+    }
+
+    /// The key to serve for `hello`: this store's match, else `fallback`'s.
+    pub fn resolve_or(
+        &self,
+        hello: &ClientHello<'_>,
+        fallback: &CertStore,
+    ) -> Option<Arc<CertifiedKey>> {
+        let pair = self
+            .find(hello.server_name())
+            .or_else(|| fallback.find(hello.server_name()))?;
+        Some(pair.choose(hello.signature_schemes()))
     }
 }
 
 impl ResolvesServerCert for CertStore {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(
-            self.find(hello.server_name())
+            self.find(hello.server_name())?
                 .choose(hello.signature_schemes()),
         )
     }
@@ -262,13 +292,61 @@ impl fmt::Debug for ServerTls {
 impl ServerTls {
     /// Builds the shared server configuration serving `certs`.
     pub fn new(certs: CertStore, options: &ServerTlsOptions) -> Result<ServerTls, TlsError> {
+        let resolver = Arc::new(SwapResolver(ArcSwap::from_pointee(certs)));
+        let config = server_config(resolver.clone(), options)?;
+        Ok(ServerTls {
+            config: Arc::new(config),
+            resolver,
+        })
+    }
+
+    /// A server configuration whose certificates come from `resolver` (the proxy's resolver
+    /// reads the current snapshot's store, so certificates swap with the config).
+    pub fn with_resolver(
+        resolver: Arc<dyn ResolvesServerCert>,
+        options: &ServerTlsOptions,
+    ) -> Result<ServerTls, TlsError> {
+        let config = server_config(resolver, options)?;
+        Ok(ServerTls {
+            config: Arc::new(config),
+            resolver: Arc::new(SwapResolver(ArcSwap::from_pointee(CertStore {
+                by_name: HashMap::new(),
+                default: None,
+            }))),
+        })
+    }
+
+    /// Serves `certs` from the next handshake on (in-flight handshakes finish with the old
+    /// store), for a [`ServerTls::new`] configuration. Call it where the snapshot is swapped.
+    pub fn swap_certs(&self, certs: CertStore) {
+        self.resolver.0.store(Arc::new(certs));
+    }
+
+    /// The certificates being served now (by a [`ServerTls::new`] configuration).
+    pub fn certs(&self) -> Arc<CertStore> {
+        self.resolver.0.load_full()
+    }
+
+    pub fn config(&self) -> Arc<ServerConfig> {
+        self.config.clone()
+    }
+
+    pub fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.config.clone())
+    }
+}
+
+fn server_config(
+    resolver: Arc<dyn ResolvesServerCert>,
+    options: &ServerTlsOptions,
+) -> Result<ServerConfig, TlsError> {
+    {
         let server_err = |m: String| TlsError::new("server", 0, None, m);
         let versions: &[&rustls::SupportedProtocolVersion] = if options.tls12 {
             &[&rustls::version::TLS13, &rustls::version::TLS12]
         } else {
             &[&rustls::version::TLS13]
         };
-        let resolver = Arc::new(SwapResolver(ArcSwap::from_pointee(certs)));
         let mut config = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(versions)
             .map_err(|e| server_err(e.to_string()))?
@@ -289,29 +367,7 @@ impl ServerTls {
         } else {
             config.send_tls13_tickets = 0;
         }
-        Ok(ServerTls {
-            config: Arc::new(config),
-            resolver,
-        })
-    }
-
-    /// Serves `certs` from the next handshake on (in-flight handshakes finish with the old
-    /// store). Call it where the snapshot is swapped.
-    pub fn swap_certs(&self, certs: CertStore) {
-        self.resolver.0.store(Arc::new(certs));
-    }
-
-    /// The certificates being served now.
-    pub fn certs(&self) -> Arc<CertStore> {
-        self.resolver.0.load_full()
-    }
-
-    pub fn config(&self) -> Arc<ServerConfig> {
-        self.config.clone()
-    }
-
-    pub fn acceptor(&self) -> TlsAcceptor {
-        TlsAcceptor::from(self.config.clone())
+        Ok(config)
     }
 }
 

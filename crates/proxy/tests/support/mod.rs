@@ -150,6 +150,8 @@ pub fn snapshot(yaml: &str) -> Snapshot {
 /// A running gateway (proxy threads only) on an ephemeral port.
 pub struct Gateway {
     pub addr: SocketAddr,
+    /// Every listener's address, in `proxy_listen` order.
+    pub addrs: Vec<SocketAddr>,
     pub cell: SnapshotCell,
     proxy: Option<Proxy>,
 }
@@ -164,6 +166,7 @@ impl Gateway {
         let proxy = Proxy::start(opts, cell.clone()).expect("proxy starts");
         Gateway {
             addr: proxy.local_addrs()[0],
+            addrs: proxy.local_addrs().to_vec(),
             cell,
             proxy: Some(proxy),
         }
