@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs tests/admin_client/test_aio_kong.py against a real Gatehouse node.
 #
-# Uses $GATEHOUSE_BIN (default target/debug/gatehouse, built when missing), starts it with a
+# Uses $GATEHOUSE_BIN (default: debug/gatehouse under $CARGO_TARGET_DIR or target/, built when missing), starts it with a
 # temp prefix on free loopback ports, runs the aio-kong test from a venv under target/ (created
 # and filled when missing), stops the node by PID. Last line: "N passed, M failed".
 set -uo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
-bin="${GATEHOUSE_BIN:-target/debug/gatehouse}"
+bin="${GATEHOUSE_BIN:-${CARGO_TARGET_DIR:-target}/debug/gatehouse}"
 venv="${ADMIN_CLIENT_VENV:-$root/target/admin-client-venv}"
 
 fail() {
