@@ -178,9 +178,7 @@ pub fn build(
     };
     match error {
         BuildError::Plugins(e) => {
-            let input = serde_json::json!({
-                "plugins": config.plugins.iter().map(|p| render::kong_entity("plugins", p)).collect::<Vec<_>>(),
-            });
+            let input = error_input(&config, &["plugins"]);
             Err(LoadError::Invalid(plugin_config_error(&e, &input)))
         }
         // Only the expressions flavor can fail in the router after validation (expressions
@@ -190,9 +188,7 @@ pub fn build(
             field,
             error,
         }) if flavor == RouterFlavor::Expressions => {
-            let input = serde_json::json!({
-                "routes": config.routes.iter().map(|r| render::kong_entity("routes", r)).collect::<Vec<_>>(),
-            });
+            let input = error_input(&config, &["routes"]);
             Err(LoadError::Invalid(route_config_error(
                 &input,
                 &route,
@@ -202,11 +198,7 @@ pub fn build(
         }
         BuildError::Tls(errors) => {
             // Certificate problems are reported against the entities as Kong renders them.
-            let input = serde_json::json!({
-                "certificates": config.certificates.iter().map(|c| render::kong_entity("certificates", c)).collect::<Vec<_>>(),
-                "ca_certificates": config.ca_certificates.iter().map(|c| render::kong_entity("ca_certificates", c)).collect::<Vec<_>>(),
-                "services": config.services.iter().map(|s| render::kong_entity("services", s)).collect::<Vec<_>>(),
-            });
+            let input = error_input(&config, &["certificates", "ca_certificates", "services"]);
             Err(LoadError::Invalid(tls_config_error(&errors, &input)))
         }
         e => Err(LoadError::Build(e)),
@@ -227,6 +219,16 @@ fn tls_config_error(errors: &[TlsError], input: &serde_json::Value) -> ConfigErr
         }
     }
     ConfigError::from_tree(&tree, input)
+}
+
+/// The entity lists an error is described against, as Kong renders them (only built once a
+/// build has failed).
+fn error_input(config: &Config, kinds: &[&str]) -> serde_json::Value {
+    kinds
+        .iter()
+        .map(|kind| (kind.to_string(), render::kind_list(config, kind).into()))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// A router compile error in Kong's shape: `routes → <index> → expression: "<message>"`.
