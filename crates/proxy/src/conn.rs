@@ -186,7 +186,7 @@ async fn serve_h1<IO>(
     let svc = service_fn(move |req| request::handle(worker.clone(), peer.clone(), req));
     let conn = http1::Builder::new()
         .keep_alive(true)
-        .timer(TokioTimer::new())
+        .timer(crate::timer::CoarseTimer) // header-read timeout, armed for every request
         .serve_connection(TokioIo::new(io), svc)
         .with_upgrades(); // WebSocket
     let _ = drive!(conn, shutdown);

@@ -19,6 +19,7 @@ mod request;
 mod respond;
 mod server;
 mod snapshot;
+mod timer;
 pub mod tls;
 mod upgrade;
 

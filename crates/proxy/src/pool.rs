@@ -82,11 +82,15 @@ struct Idle {
     since: Instant,
 }
 
+/// Keys come from the config, not from clients: a fast hash (two lookups per request: checkout
+/// and put-back) needs no flooding resistance.
+type Hasher = foldhash::fast::RandomState;
+
 #[derive(Default)]
 pub(crate) struct Pool {
-    idle: RefCell<HashMap<PoolKey, Vec<Idle>>>,
+    idle: RefCell<HashMap<PoolKey, Vec<Idle>, Hasher>>,
     /// One shared HTTP/2 connection per key (requests multiplex over it).
-    h2: RefCell<HashMap<PoolKey, http2::SendRequest<RequestBody>>>,
+    h2: RefCell<HashMap<PoolKey, http2::SendRequest<RequestBody>, Hasher>>,
 }
 
 /// Why no connection could be had.

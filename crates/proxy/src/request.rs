@@ -201,43 +201,16 @@ async fn proxy(
         // headers in place and may answer early.
         (st.route, st.service) = (Some(m.route), m.service);
         if !snap.plugins.is_empty_for(st.route, st.service) {
-            if snap.plugins.needs_body_in_access(st.route, st.service) {
-                let idle = m.service.map_or(std::time::Duration::from_secs(60), |s| {
-                    snap.services[s].read_timeout
-                });
-                match buffer(&mut body, None, idle).await {
-                    Ok(b) => read_early = Some(b),
-                    Err(_) => {
-                        return Err(respond::error(LocalError::BadRequest, rid, server_header))
-                    }
-                }
-            }
-            let client_ip = forwarded::client_ip(peer, &parts.headers, &w.opts.real_ip_header);
             let query = parts.uri.query().unwrap_or("");
-            let mut ctx =
-                RequestCtx::new(&parts.method, norm, query, &mut parts.headers, client_ip);
-            ctx.protocol = if peer.https {
-                Protocol::Https
-            } else {
-                Protocol::Http
-            };
-            ctx.request_id = rid.request_id;
-            ctx.host = host.split(':').next().unwrap_or(host);
-            ctx.port = peer.local_port;
-            ctx.server_addr = peer.local.ip();
-            ctx.connection = peer.serial;
-            ctx.connection_requests = peer.requests.get();
-            ctx.body = read_early.as_deref();
-            let plugins = &snap.plugins;
-            let exit = match plugins.run_rewrite(st, &mut ctx) {
-                Some(exit) => Some(exit),
-                // rate-limiting `policy: redis` waits on redis in access.
-                None if plugins.needs_async(st) => plugins.run_access_async(st, &mut ctx).await,
-                None => plugins.run_access(st, &mut ctx),
-            };
-            if let Some(exit) = exit {
-                return Err(respond::plugin_exit(exit, server_header));
-            }
+            let req = (
+                &parts.method,
+                host,
+                norm.as_str(),
+                query,
+                &mut parts.headers,
+            );
+            let access = access_phase(w, peer, snap, st, req, &mut body, rid);
+            read_early = access.await?;
         }
 
         let Some(service) = m.service else {
@@ -337,30 +310,18 @@ async fn proxy(
     let read_early = read_early.map(|b| st.body_rewrite.take().map_or(b, Bytes::from));
     let buffered = read_early.is_some() || needs_body;
     let (body, upload) = if buffered || (limit.is_some() && !body.is_end_stream()) {
-        let read = match read_early {
-            Some(b) if limit.is_some_and(|l| b.len() as u64 > l) => Err(Buffering::TooLarge),
-            Some(b) => Ok(b),
-            None => buffer(body, limit, svc.read_timeout).await,
-        };
-        let bytes = match read {
-            Ok(b) => b,
-            Err(Buffering::TooLarge) => {
-                return Err(respond::plugin_exit(
-                    snap.plugins.request_body_too_large(st, rid),
-                    server_header,
-                ));
-            }
-            Err(Buffering::Failed) => {
-                return Err(respond::error(LocalError::BadRequest, rid, server_header))
-            }
-        };
-        let bytes = match needs_body
-            .then(|| snap.plugins.transform_request_body(st, &bytes))
-            .flatten()
-        {
-            Some(b) => Bytes::from(b),
-            None => bytes,
-        };
+        let read = read_request_body(
+            snap,
+            st,
+            body,
+            read_early,
+            needs_body,
+            limit,
+            svc,
+            rid,
+            server_header,
+        );
+        let bytes = read.await?;
         parts
             .headers
             .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
@@ -490,6 +451,97 @@ async fn proxy(
     Ok(Response::from_parts(parts, ProxyBody::Upstream(body)))
 }
 
+/// The whole request body, for plugins that edit it (request-transformer) or bound a chunked
+/// one (request-size-limiting). Most requests stream instead.
+#[allow(clippy::too_many_arguments)]
+async fn read_request_body(
+    snap: &Snapshot,
+    st: &mut PluginState,
+    body: Incoming,
+    read_early: Option<Bytes>,
+    needs_body: bool,
+    limit: Option<u64>,
+    svc: &ServiceRt,
+    rid: ErrorCtx<'_>,
+    server_header: bool,
+) -> Result<Bytes, Response<ProxyBody>> {
+    let read = match read_early {
+        Some(b) if limit.is_some_and(|l| b.len() as u64 > l) => Err(Buffering::TooLarge),
+        Some(b) => Ok(b),
+        None => buffer(body, limit, svc.read_timeout).await,
+    };
+    let bytes = match read {
+        Ok(b) => b,
+        Err(Buffering::TooLarge) => {
+            return Err(respond::plugin_exit(
+                snap.plugins.request_body_too_large(st, rid),
+                server_header,
+            ));
+        }
+        Err(Buffering::Failed) => {
+            return Err(respond::error(LocalError::BadRequest, rid, server_header))
+        }
+    };
+    let bytes = match needs_body
+        .then(|| snap.plugins.transform_request_body(st, &bytes))
+        .flatten()
+    {
+        Some(b) => Bytes::from(b),
+        None => bytes,
+    };
+    Ok(bytes)
+}
+
+/// Plugins' rewrite and access phases for a routed request: they edit the request headers in
+/// place and may answer early (`Err`). Returns the body when a plugin had to read it first
+/// (key-auth `key_in_body`). Requests without plugins never run it.
+async fn access_phase(
+    w: &Worker,
+    peer: &Peer,
+    snap: &Snapshot,
+    st: &mut PluginState,
+    (method, host, norm, query, headers): (&http::Method, &str, &str, &str, &mut HeaderMap),
+    body: &mut Incoming,
+    rid: ErrorCtx<'_>,
+) -> Result<Option<Bytes>, Response<ProxyBody>> {
+    let server_header = w.opts.headers.server;
+    let mut read_early = None;
+    if snap.plugins.needs_body_in_access(st.route, st.service) {
+        let idle = st.service.map_or(std::time::Duration::from_secs(60), |s| {
+            snap.services[s].read_timeout
+        });
+        match buffer(&mut *body, None, idle).await {
+            Ok(b) => read_early = Some(b),
+            Err(_) => return Err(respond::error(LocalError::BadRequest, rid, server_header)),
+        }
+    }
+    let client_ip = forwarded::client_ip(peer, headers, &w.opts.real_ip_header);
+    let mut ctx = RequestCtx::new(method, norm, query, headers, client_ip);
+    ctx.protocol = if peer.https {
+        Protocol::Https
+    } else {
+        Protocol::Http
+    };
+    ctx.request_id = rid.request_id;
+    ctx.host = host.split(':').next().unwrap_or(host);
+    ctx.port = peer.local_port;
+    ctx.server_addr = peer.local.ip();
+    ctx.connection = peer.serial;
+    ctx.connection_requests = peer.requests.get();
+    ctx.body = read_early.as_deref();
+    let plugins = &snap.plugins;
+    let exit = match plugins.run_rewrite(st, &mut ctx) {
+        Some(exit) => Some(exit),
+        // rate-limiting `policy: redis` waits on redis in access.
+        None if plugins.needs_async(st) => plugins.run_access_async(st, &mut ctx).await,
+        None => plugins.run_access(st, &mut ctx),
+    };
+    if let Some(exit) = exit {
+        return Err(respond::plugin_exit(exit, server_header));
+    }
+    Ok(read_early)
+}
+
 /// Awaits the upstream exchange: while the request body is still streaming, up to
 /// `write_timeout` may pass between two reads of it; once it is sent (or for bodyless
 /// requests), `read_timeout` bounds the wait for the response head.
@@ -510,7 +562,7 @@ async fn with_timeouts<F: std::future::Future>(
         };
         tokio::select! {
             out = &mut exchange => return Ok(out),
-            _ = tokio::time::sleep_until(deadline.into()) => {
+            _ = crate::timer::sleep_until(deadline) => {
                 let now = Instant::now();
                 match upload {
                     Some(p) if p.done.get() && read_from == sent => {
@@ -602,46 +654,66 @@ fn add_debug_headers(h: &mut HeaderMap, snap: &Snapshot, routed: &Routed) {
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    // Standard names compare as enum tags; only the two custom ones compare bytes.
-    name == header::CONNECTION
-        || name == header::TE
-        || name == header::TRAILER
-        || name == header::TRANSFER_ENCODING
-        || name == header::UPGRADE
-        || name == header::PROXY_AUTHENTICATE
-        || name == KEEP_ALIVE
-        || name == PROXY_CONNECTION
+/// The hop-by-hop names, in the order of the bits [`hop_by_hop_present`] reports.
+fn hop_by_hop_names() -> [&'static HeaderName; 8] {
+    [
+        &header::CONNECTION,
+        &header::TE,
+        &header::TRAILER,
+        &header::TRANSFER_ENCODING,
+        &header::UPGRADE,
+        &header::PROXY_AUTHENTICATE,
+        &KEEP_ALIVE,
+        &PROXY_CONNECTION,
+    ]
+}
+
+/// Bit `i` set when the map holds `hop_by_hop_names()[i]`. Standard names compare as enum
+/// tags; only the two custom ones compare bytes.
+fn hop_by_hop_present(h: &HeaderMap) -> u8 {
+    let names = hop_by_hop_names();
+    let mut found = 0u8;
+    for key in h.keys() {
+        if let Some(i) = names.iter().position(|n| *n == key) {
+            found |= 1 << i;
+        }
+    }
+    found
 }
 
 /// RFC 9110 7.6.1: connection-specific headers are never forwarded, including those the
-/// `Connection` header names. One scan of the names first: most messages carry none, and a
-/// scan is far cheaper than eight hashed removals.
+/// `Connection` header names. One scan of the names decides what to remove: most messages
+/// carry none or only `Connection: keep-alive`, and a hashed removal of a name that is absent
+/// costs as much as one that is present.
 fn strip_hop_by_hop(h: &mut HeaderMap) {
-    if !h.keys().any(is_hop_by_hop) {
+    let found = hop_by_hop_present(h);
+    if found == 0 {
         return;
     }
-    if let Some(conn) = h.get(header::CONNECTION).cloned() {
-        if let Ok(list) = conn.to_str() {
-            for name in list.split(',') {
-                let name = name.trim();
-                if !name.is_empty() {
+    if found & 1 != 0 {
+        // Values are reference-counted; a second `Connection` line (rare) costs a small Vec.
+        let mut lines = h.get_all(header::CONNECTION).iter();
+        let first = lines.next().cloned();
+        let rest: Vec<HeaderValue> = lines.cloned().collect();
+        for v in first.iter().chain(&rest) {
+            let Ok(list) = v.to_str() else { continue };
+            for name in list.split(',').map(str::trim) {
+                // `keep-alive` and `close` are connection options (Keep-Alive, itself
+                // hop-by-hop, goes below when present).
+                if !name.is_empty()
+                    && !name.eq_ignore_ascii_case("keep-alive")
+                    && !name.eq_ignore_ascii_case("close")
+                {
                     h.remove(name);
                 }
             }
         }
+        h.remove(header::CONNECTION);
     }
-    for name in [
-        header::CONNECTION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        header::PROXY_AUTHENTICATE,
-        KEEP_ALIVE.clone(),
-        PROXY_CONNECTION.clone(),
-    ] {
-        h.remove(name);
+    for (i, name) in hop_by_hop_names().into_iter().enumerate().skip(1) {
+        if found & (1 << i) != 0 {
+            h.remove(name);
+        }
     }
 }
 

@@ -255,6 +255,7 @@ fn run_thread(
             connections: Cell::new(0),
             index,
         });
+        tokio::task::spawn_local(crate::timer::run_ticker());
         let mut accept_tasks = Vec::new();
         for (listener, kind) in listeners {
             let listener = match tokio::net::TcpListener::from_std(listener) {

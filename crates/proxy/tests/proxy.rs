@@ -76,6 +76,52 @@ fn proxies_to_the_service_with_kong_headers() {
 }
 
 #[test]
+fn hop_by_hop_headers_stop_at_the_gateway() {
+    let up = Upstream::start("a");
+    let gw = Gateway::start(&one_service(
+        &up,
+        "  - paths: [/hop-by-hop]\n    strip_path: false",
+    ));
+    let r = get(
+        gw.addr,
+        "/hop-by-hop",
+        &[
+            ("connection", "keep-alive, X-Drop-Me, x-drop-too"),
+            ("x-drop-me", "1"),
+            ("x-drop-too", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("x-keep", "1"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let seen = &r.json()["headers"];
+    // (header, forwarded upstream?)
+    for (name, kept) in [
+        ("x-keep", true),
+        ("x-drop-me", false),
+        ("x-drop-too", false),
+        ("keep-alive", false),
+        ("proxy-connection", false),
+    ] {
+        assert_eq!(
+            seen.get(name).is_some(),
+            kept,
+            "request header {name}: {seen}"
+        );
+    }
+    // (header, passed to the client?)
+    for (name, kept) in [
+        ("x-up-keep", true),
+        ("x-up-drop", false),
+        ("keep-alive", false),
+        ("proxy-connection", false),
+    ] {
+        assert_eq!(r.header(name).is_some(), kept, "response header {name}");
+    }
+}
+
+#[test]
 fn no_route_is_kongs_404() {
     let up = Upstream::start("a");
     let gw = Gateway::start(&one_service(&up, "  - paths: [/only]"));
@@ -288,14 +334,21 @@ services:
 
 #[test]
 fn slow_upstream_is_504_after_read_timeout() {
+    // (read_timeout ms, upstream delay ms, status). Timeouts of a second or more run on the
+    // proxy thread's coarse timer, shorter ones on tokio's: both must fire, neither early.
+    let cases = [(200, 2000, 504), (1200, 3500, 504), (1200, 300, 200)];
     let up = Upstream::start("slow");
-    let gw = Gateway::start(&format!(
-        "_format_version: \"3.0\"\nservices:\n- url: http://{}\n  read_timeout: 200\n  routes:\n  - paths: [/]\n",
-        up.addr
-    ));
-    let r = get(gw.addr, "/delay/2000", &[]);
-    assert_eq!(r.status, 504);
-    assert_eq!(r.json()["message"], "The upstream server is timed out");
+    for (timeout, delay, status) in cases {
+        let gw = Gateway::start(&format!(
+            "_format_version: \"3.0\"\nservices:\n- url: http://{}\n  read_timeout: {timeout}\n  routes:\n  - paths: [/]\n",
+            up.addr
+        ));
+        let r = get(gw.addr, &format!("/delay/{delay}"), &[]);
+        assert_eq!(r.status, status, "read_timeout {timeout}, delay {delay}");
+        if status == 504 {
+            assert_eq!(r.json()["message"], "The upstream server is timed out");
+        }
+    }
 }
 
 #[test]

@@ -77,6 +77,18 @@ async fn echo(
         .insert("content-type", "application/json".parse().unwrap());
     resp.headers_mut()
         .insert("x-upstream", name.parse().unwrap());
+    if path.starts_with("/hop-by-hop") {
+        // Connection-specific response headers the gateway must not pass on.
+        for (k, v) in [
+            ("connection", "keep-alive, x-up-drop"),
+            ("x-up-drop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("x-up-keep", "1"),
+        ] {
+            resp.headers_mut().append(k, v.parse().unwrap());
+        }
+    }
     Ok(resp)
 }
 
