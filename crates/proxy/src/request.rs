@@ -668,17 +668,28 @@ fn hop_by_hop_names() -> [&'static HeaderName; 8] {
     ]
 }
 
-/// Bit `i` set when the map holds `hop_by_hop_names()[i]`. Standard names compare as enum
-/// tags; only the two custom ones compare bytes.
+/// The index of `name` in [`hop_by_hop_names`]. Names in a `HeaderMap` are lowercase; the
+/// length picks the one or two candidates, so most names cost one comparison of lengths.
+fn hop_by_hop_index(name: &str) -> Option<usize> {
+    let (i, candidate) = match name.len() {
+        2 => (1, "te"),
+        7 if name.starts_with('t') => (2, "trailer"),
+        7 => (4, "upgrade"),
+        10 if name.starts_with('c') => (0, "connection"),
+        10 => (6, "keep-alive"),
+        16 => (7, "proxy-connection"),
+        17 => (3, "transfer-encoding"),
+        18 => (5, "proxy-authenticate"),
+        _ => return None,
+    };
+    (name == candidate).then_some(i)
+}
+
+/// Bit `i` set when the map holds `hop_by_hop_names()[i]`.
 fn hop_by_hop_present(h: &HeaderMap) -> u8 {
-    let names = hop_by_hop_names();
-    let mut found = 0u8;
-    for key in h.keys() {
-        if let Some(i) = names.iter().position(|n| *n == key) {
-            found |= 1 << i;
-        }
-    }
-    found
+    h.keys()
+        .filter_map(|k| hop_by_hop_index(k.as_str()))
+        .fold(0, |found, i| found | 1 << i)
 }
 
 /// RFC 9110 7.6.1: connection-specific headers are never forwarded, including those the
@@ -738,4 +749,30 @@ fn ms_since(t: Instant) -> HeaderValue {
 
 fn ms_between(a: Instant, b: Instant) -> HeaderValue {
     ms_value(b.saturating_duration_since(a).as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_index_finds_exactly_the_hop_by_hop_names() {
+        for (i, name) in hop_by_hop_names().into_iter().enumerate() {
+            assert_eq!(hop_by_hop_index(name.as_str()), Some(i), "{name}");
+        }
+        for name in [
+            "host",
+            "tk",
+            "tracker",
+            "uploads",
+            "connexion",
+            "keep-alivf",
+            "x-forwarded-for",
+            "proxy-connectioN",
+            "transfer-encodinx",
+            "proxy-authorization",
+        ] {
+            assert_eq!(hop_by_hop_index(name), None, "{name}");
+        }
+    }
 }
