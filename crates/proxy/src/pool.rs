@@ -36,7 +36,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle connections kept per target per thread (Kong's `upstream_keepalive_pool_size`).
 const MAX_IDLE_PER_TARGET: usize = 512;
 
-/// Spawns hyper's background tasks on this thread's `LocalSet` (our bodies are `!Send`).
+/// Spawns hyper's background tasks on this thread's local runtime (our bodies are `!Send`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LocalExec;
 

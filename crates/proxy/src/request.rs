@@ -702,18 +702,19 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
         return;
     }
     if found & 1 != 0 {
-        // Values are reference-counted; a second `Connection` line (rare) costs a small Vec.
-        let mut lines = h.get_all(header::CONNECTION).iter();
-        let first = lines.next().cloned();
-        let rest: Vec<HeaderValue> = lines.cloned().collect();
-        for v in first.iter().chain(&rest) {
-            let Ok(list) = v.to_str() else { continue };
-            for name in list.split(',').map(str::trim) {
-                // `keep-alive` and `close` are connection options (Keep-Alive, itself
-                // hop-by-hop, goes below when present).
-                if !name.is_empty()
-                    && !name.eq_ignore_ascii_case("keep-alive")
-                    && !name.eq_ignore_ascii_case("close")
+        // `Connection: keep-alive` (or `close`) names no header: the common case removes
+        // nothing else and copies nothing.
+        if h.get_all(header::CONNECTION)
+            .iter()
+            .any(names_other_headers)
+        {
+            // Values are reference-counted; a second `Connection` line (rare) costs a Vec.
+            let lines: Vec<HeaderValue> = h.get_all(header::CONNECTION).iter().cloned().collect();
+            for list in lines.iter().filter_map(|v| v.to_str().ok()) {
+                for name in list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| is_header_option(n))
                 {
                     h.remove(name);
                 }
@@ -721,11 +722,25 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
         }
         h.remove(header::CONNECTION);
     }
-    for (i, name) in hop_by_hop_names().into_iter().enumerate().skip(1) {
-        if found & (1 << i) != 0 {
-            h.remove(name);
-        }
+    let names = hop_by_hop_names();
+    let mut rest = found & !1;
+    while rest != 0 {
+        h.remove(names[rest.trailing_zeros() as usize]);
+        rest &= rest - 1;
     }
+}
+
+/// A `Connection` token that names a header to drop (not the `keep-alive`/`close` options;
+/// Keep-Alive itself is removed as a hop-by-hop name when present).
+fn is_header_option(token: &str) -> bool {
+    !token.is_empty()
+        && !token.eq_ignore_ascii_case("keep-alive")
+        && !token.eq_ignore_ascii_case("close")
+}
+
+fn names_other_headers(v: &HeaderValue) -> bool {
+    v.to_str()
+        .is_ok_and(|list| list.split(',').map(str::trim).any(is_header_option))
 }
 
 /// Milliseconds as a header value; small values (nearly all latencies) come from a table

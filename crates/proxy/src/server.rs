@@ -229,9 +229,10 @@ fn run_thread(
     mut shutdown: watch::Receiver<Option<Duration>>,
     active: Arc<AtomicUsize>,
 ) {
+    // A LocalRuntime (our futures are !Send): one run queue, no LocalSet on top.
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
+        .build_local(tokio::runtime::LocalOptions::default())
     {
         Ok(rt) => rt,
         Err(e) => {
@@ -239,8 +240,7 @@ fn run_thread(
             return;
         }
     };
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async move {
+    rt.block_on(async move {
         let seed = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64);

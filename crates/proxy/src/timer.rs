@@ -237,9 +237,9 @@ mod tests {
     fn on_a_ticking_thread(f: impl Future<Output = ()> + 'static) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build()
+            .build_local(Default::default())
             .expect("runtime");
-        tokio::task::LocalSet::new().block_on(&rt, async move {
+        rt.block_on(async move {
             tokio::task::spawn_local(run_ticker());
             f.await;
         });
