@@ -46,6 +46,8 @@ class Run:
         ctx.update(proxy_port=target.proxy_port, admin_port=target.admin_port,
                    status_port=target.status_port, target=target.name)
         try:
+            if scenario.before_load:
+                res["errors"].extend(scenario.before_load(ctx) or [])
             if a.warmup > 0:
                 wrk.run(self.run_dir, target.proxy_port, scenario.path, scenario.headers, conns,
                         a.warmup, self.load_cpu)

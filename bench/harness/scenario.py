@@ -16,6 +16,7 @@ class Scenario:
         self.nginx_location_extra = getattr(module, "NGINX_LOCATION_EXTRA", "")
         self.gatehouse_settings = dict(getattr(module, "GATEHOUSE_SETTINGS", {}))
         self.targets = getattr(module, "TARGETS", None)  # None = all selected targets
+        self.before_load = getattr(module, "before_load", None)  # fn(ctx) -> [errors], before warm-up
         self.during_load = getattr(module, "during_load", None)  # fn(ctx, stop_event) -> [errors]
         self.probe = getattr(module, "probe", None)  # fn(ctx) -> None | error (Gatehouse preflight)
         # GOAL: the target from the issues, for the standing table. metric is one of

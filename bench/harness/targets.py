@@ -196,6 +196,8 @@ class Gatehouse(Target):
             "admin_listen": f"127.0.0.1:{self.admin_port}",
             "status_listen": f"127.0.0.1:{self.status_port}",
             "nginx_worker_processes": str(self.workers),
+            # nginx runs with `access_log off`; compare like with like.
+            "proxy_access_log": "off",
         }
         settings.update(ctx["scenario"].gatehouse_settings)
         with open(conf, "w") as f:

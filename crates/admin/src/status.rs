@@ -54,46 +54,66 @@ pub async fn status(State(s): State<AdminState>) -> impl IntoResponse {
 }
 
 /// `GET /metrics`: the Prometheus exposition (prometheus plugin's series, node and process
-/// metrics), rendered on a blocking thread by walking the proxy threads' shards, so neither
-/// the proxy threads nor this API's event loop wait for a large render.
+/// metrics), streamed from a render thread of its own that walks the proxy threads' shards, so
+/// neither the proxy threads nor this API's event loop wait for a large render.
+///
+/// Why a fresh, low-priority thread per scrape and a streamed body: on a node where the
+/// render shares a core with a proxy thread (one pinned core, or more proxy threads than
+/// cores), a 10 MB render at normal priority takes scheduler slices from the proxy and shows
+/// up in its tail latency. At nice [`RENDER_NICE`] the scheduler prefers the proxy thread
+/// whenever both are runnable, and the render runs in the gaps (or ~10 % of the core when
+/// there are none). Chunks of 64 KiB go to the client through a small bounded channel, so the
+/// render also waits for a slow reader instead of buffering the whole exposition.
 pub async fn metrics(State(s): State<AdminState>) -> axum::response::Response {
     let Some(hub) = s.control.cell().load().observability().cloned() else {
         return crate::kong_error::not_found().into_response();
     };
-    let rendered = tokio::task::spawn_blocking(move || {
-        let mut out = Paced(Vec::with_capacity(64 * 1024));
-        hub.render_metrics_to(&mut out).map(|()| out.0)
-    })
-    .await;
-    match rendered {
-        Ok(Ok(body)) => (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            body,
-        )
-            .into_response(),
-        _ => (
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<axum::body::Bytes>>(4);
+    let spawned = std::thread::Builder::new()
+        .name("gh-metrics".into())
+        .spawn(move || {
+            if let Err(e) =
+                rustix::process::setpriority_process(Some(rustix::thread::gettid()), RENDER_NICE)
+            {
+                tracing::debug!("cannot lower the /metrics render thread's priority: {e}");
+            }
+            let mut out = Chunks(tx.clone());
+            if let Err(e) = hub.render_metrics_to(&mut out) {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+    if spawned.is_err() {
+        return (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({"message": "An unexpected error occurred"})),
         )
-            .into_response(),
+            .into_response();
     }
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
 }
 
-/// Collects the exposition, pausing briefly after each flushed chunk (the renderer flushes
-/// every 64 KiB). A 10 MB render then runs in slices of well under a millisecond instead of one
-/// ~70 ms burst, so on a box where it shares a core with a proxy thread the scheduler never
-/// has to take a long slice from the proxy.
-struct Paced(Vec<u8>);
+/// Nice value of the `/metrics` render thread (0 = normal, 19 = lowest).
+const RENDER_NICE: i32 = 10;
 
-impl std::io::Write for Paced {
+/// Hands each flushed chunk (the renderer flushes every 64 KiB) to the response body; fails
+/// when the client went away, which stops the render.
+struct Chunks(tokio::sync::mpsc::Sender<std::io::Result<axum::body::Bytes>>);
+
+impl std::io::Write for Chunks {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.extend_from_slice(buf);
-        if buf.len() >= 32 * 1024 {
-            std::thread::sleep(std::time::Duration::from_micros(100));
-        }
+        self.0
+            .blocking_send(Ok(axum::body::Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
         Ok(buf.len())
     }
 

@@ -148,6 +148,9 @@ pub struct Settings {
     pub trusted_unix: bool,
     pub real_ip_header: String,
     pub real_ip_recursive: bool,
+    /// `proxy_access_log`: the proxy access log file, relative to `prefix` unless absolute
+    /// (see [`Settings::proxy_access_log_path`]); `None` = `off`.
+    pub proxy_access_log: Option<PathBuf>,
     pub allow_debug_header: bool,
     pub headers: HeaderTokens,
     /// `headers_upstream` contains `X-Kong-Request-Id` (the default).
@@ -208,6 +211,7 @@ impl Settings {
             trusted_unix: false,
             real_ip_header: "X-Real-IP".into(),
             real_ip_recursive: false,
+            proxy_access_log: Some(PathBuf::from("logs/access.log")),
             allow_debug_header: false,
             headers: HeaderTokens::default(),
             upstream_request_id: true,
@@ -220,6 +224,11 @@ impl Settings {
     /// The LMDB directory: `lmdb_environment_path` under `prefix` (an absolute path stays as is).
     pub fn lmdb_path(&self) -> PathBuf {
         self.prefix.join(&self.lmdb_environment_path)
+    }
+
+    /// The proxy access log file (`proxy_access_log` under `prefix`), or `None` when `off`.
+    pub fn proxy_access_log_path(&self) -> Option<PathBuf> {
+        self.proxy_access_log.as_ref().map(|p| self.prefix.join(p))
     }
 
     /// Defaults, overridden by `conf_text` (a `kong.conf`), overridden by `KONG_*` variables of
@@ -361,6 +370,14 @@ impl Settings {
             }
             "real_ip_header" => self.real_ip_header = value.into(),
             "real_ip_recursive" => self.real_ip_recursive = values::boolean(value)?,
+            // nginx `access_log` syntax: `path [format]`; only Kong's default format exists.
+            "proxy_access_log" => {
+                self.proxy_access_log = match value.split_whitespace().next() {
+                    None => return Err("must be a file path or 'off'".into()),
+                    Some("off") => None,
+                    Some(path) => Some(PathBuf::from(path)),
+                }
+            }
             "allow_debug_header" => self.allow_debug_header = values::boolean(value)?,
             "headers" => self.headers = values::headers(value)?,
             "headers_upstream" => self.upstream_request_id = values::headers_upstream(value)?,
@@ -428,6 +445,7 @@ const USED_KEYS: &[&str] = &[
     "trusted_ips",
     "real_ip_header",
     "real_ip_recursive",
+    "proxy_access_log",
     "allow_debug_header",
     "headers",
     "headers_upstream",

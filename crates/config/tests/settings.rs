@@ -285,7 +285,7 @@ fn ignored_keys_warn() {
     let s = load(
         text,
         &[
-            ("KONG_PROXY_ACCESS_LOG", "/dev/stdout"),
+            ("KONG_PROXY_ERROR_LOG", "/dev/stderr"),
             ("KONG_VERSION", "3.9.1"),
             ("HOME", "/root"),
         ],
@@ -298,11 +298,34 @@ fn ignored_keys_warn() {
     assert!(s
         .warnings
         .iter()
-        .any(|w| w.contains("'proxy_access_log' in env KONG_PROXY_ACCESS_LOG")));
+        .any(|w| w.contains("'proxy_error_log' in env KONG_PROXY_ERROR_LOG")));
     assert!(s
         .warnings
         .iter()
         .any(|w| w.contains("'anonymous_reports' in kong.conf (line 1)")));
+}
+
+#[test]
+fn proxy_access_log() {
+    let cases: &[(Option<&str>, Option<&str>)] = &[
+        (None, Some("/kong/logs/access.log")),
+        (Some("off"), None),
+        (Some("/dev/stdout"), Some("/dev/stdout")),
+        (Some("logs/proxy.log basic"), Some("/kong/logs/proxy.log")),
+    ];
+    for (value, want) in cases {
+        let mut text = "prefix = /kong\n".to_string();
+        if let Some(v) = value {
+            text.push_str(&format!("proxy_access_log = {v}\n"));
+        }
+        let s = load(&text, &[]);
+        assert_eq!(
+            s.proxy_access_log_path().as_deref(),
+            want.map(std::path::Path::new),
+            "{value:?}"
+        );
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
 }
 
 #[test]

@@ -151,7 +151,12 @@ fn start(conf: Option<PathBuf>, prefix: Option<PathBuf>) -> Result<()> {
             version: gatehouse_proxy::VERSION.to_string(),
             subsystem: "http".into(),
         });
-    let hub = Observability::new(metrics, Some(settings.lmdb_path().join("data.mdb")));
+    metrics.process().set_lmdb_map_size(settings.lmdb_map_size);
+    let hub = Observability::new(
+        metrics,
+        Some(settings.lmdb_path().join("data.mdb")),
+        settings.proxy_access_log_path(),
+    );
     let snapshot = first_snapshot(&settings, &store)?.observed(hub.clone());
     tracing::info!(routes = snapshot.route_count(), hash = %snapshot.hash, "configuration loaded");
     let cell = Arc::new(ArcSwap::from_pointee(snapshot));

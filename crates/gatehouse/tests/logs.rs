@@ -180,6 +180,18 @@ plugins:
         "{started}"
     );
     assert!(ok["response"]["headers"]["content-type"].is_string());
+    // authenticated_entity: the key-auth credential and its consumer (Kong's shape).
+    let auth = &ok["authenticated_entity"];
+    assert_eq!(auth["consumer_id"], ok["consumer"]["id"], "{ok:#}");
+    assert_eq!(auth["id"].as_str().map(str::len), Some(36), "{ok:#}");
+    // tries: one balancer try, to the service's address.
+    let tries = ok["tries"].as_array().expect("tries");
+    assert_eq!(tries.len(), 1, "{ok:#}");
+    assert_eq!(tries[0]["ip"], "127.0.0.1");
+    assert_eq!(tries[0]["port"], u64::from(node.status.port()));
+    assert!(tries[0]["balancer_latency"].is_u64());
+    let t0 = tries[0]["balancer_start"].as_u64().unwrap();
+    assert!(t0 >= started && t0 < started + 60_000, "{t0} vs {started}");
 
     let denied = entries
         .iter()
@@ -188,6 +200,34 @@ plugins:
     assert_eq!(denied["source"], "kong");
     assert_eq!(denied["consumer"], Value::Null);
     assert_eq!(denied["latencies"]["proxy"], -1);
+    assert_eq!(denied["authenticated_entity"], Value::Null);
+    assert_eq!(denied["tries"], serde_json::json!([]));
+
+    // The proxy access log (default `logs/access.log` under the prefix), Kong's line format.
+    let access = prefix.join("logs/access.log");
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    let text = wait_for(10, "3 access log lines", || {
+        let t = read(&access);
+        (t.lines().count() >= 3).then_some(t)
+    });
+    let line = text
+        .lines()
+        .find(|l| l.contains("/r/status?a=1"))
+        .expect("a line for the first request");
+    let rid = ok["request"]["id"].as_str().unwrap();
+    assert!(line.starts_with("127.0.0.1 - - ["), "{line}");
+    assert!(
+        line.ends_with(&format!(
+            "\"GET /r/status?a=1 HTTP/1.1\" 200 {} \"-\" \"logs-test\" kong_request_id: \"{rid}\"",
+            ok["response"]["size"]
+        )),
+        "{line}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("\"GET /r/status HTTP/1.1\" 401 ")),
+        "{text}"
+    );
 
     // file-log: one JSON line per request; SIGUSR1 reopens (after a rotation by rename).
     let got = wait_for(10, "3 file-log lines", || {
@@ -198,6 +238,7 @@ plugins:
     assert!(got.iter().any(|l| l["request"]["uri"] == "/r/status?a=1"));
     let rotated = dir.path().join("access.json.1");
     std::fs::rename(&file, &rotated).unwrap();
+    std::fs::rename(&access, prefix.join("logs/access.log.1")).unwrap();
     let pid = node.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-USR1", &pid])
@@ -211,4 +252,25 @@ plugins:
         (!lines(&file).is_empty()).then_some(())
     });
     assert!(lines(&rotated).len() >= 3);
+    wait_for(10, "a reopened access log", || {
+        (!read(&access).is_empty()).then_some(())
+    });
+}
+
+#[test]
+fn proxy_access_log_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("p");
+    std::fs::create_dir_all(&prefix).unwrap();
+    let yaml = r#"_format_version: "3.0"
+services:
+- name: s
+  url: http://127.0.0.1:STATUS_PORT
+  routes:
+  - paths: [/r]
+"#;
+    let node = Node::start_with(&prefix, Some(yaml), "proxy_access_log = off\n");
+    assert_eq!(get(node.proxy, "/r/status", None), 200);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!prefix.join("logs/access.log").exists());
 }

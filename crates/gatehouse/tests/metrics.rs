@@ -39,12 +39,28 @@ fn scrape(addr: std::net::SocketAddr) -> String {
     let (code, raw) = http_get(addr, "/metrics").expect("/metrics answers");
     assert_eq!(code, 200, "{raw}");
     let (head, body) = raw.split_once("\r\n\r\n").expect("a body");
+    let head = head.to_ascii_lowercase();
     assert!(
-        head.to_ascii_lowercase()
-            .contains("content-type: text/plain; version=0.0.4"),
+        head.contains("content-type: text/plain; version=0.0.4"),
         "{head}"
     );
-    body.to_string()
+    // The exposition is streamed while it renders.
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    dechunk(body)
+}
+
+/// Decodes a chunked HTTP/1.1 body.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").expect("chunk size line");
+        let size = usize::from_str_radix(size.trim(), 16).expect("hex chunk size");
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].strip_prefix("\r\n").expect("chunk end");
+    }
 }
 
 /// The value of the sample line starting with `series ` (exact series text).
@@ -146,6 +162,30 @@ fn metrics_after_proxied_requests_on_status_and_admin_listeners() {
     assert!(
         sample(&text, "gatehouse_lmdb_size_bytes").is_some_and(|v| v > 0.0),
         "{text}"
+    );
+    // Kong's memory gauges (dashboards read them): the entity cache is LMDB here, the worker
+    // VM bytes are the process's resident memory under its pid.
+    let gauge = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+    };
+    let used = gauge(r#"kong_memory_lua_shared_dict_bytes{node_id=""#);
+    let total = gauge(r#"kong_memory_lua_shared_dict_total_bytes{node_id=""#);
+    assert!(used.is_some_and(|v| v > 0.0), "{text}");
+    assert_eq!(
+        total,
+        Some((2048u64 << 20) as f64),
+        "default lmdb_map_size\n{text}"
+    );
+    assert!(
+        text.contains(r#"shared_dict="kong_db_cache",kong_subsystem="http"}"#),
+        "{text}"
+    );
+    let rss = gauge(r#"kong_memory_workers_lua_vms_bytes{node_id=""#);
+    assert!(
+        rss.is_some_and(|v| v > 1e6 && v < 4e9),
+        "resident bytes of the gateway\n{text}"
     );
     promtool(&text);
 

@@ -27,20 +27,40 @@ fn bench(c: &mut Criterion) {
     )
     .expect("queue");
     let tx = q.sender();
-    let route: Arc<str> = Arc::from(r#"{"id":"r"}"#);
-    let ws: Arc<str> = Arc::from("default");
+    let entities = Arc::new(gatehouse_logging::Entities {
+        routes: vec![r#"{"id":"r"}"#.into()],
+        services: vec![r#"{"id":"s"}"#.into()],
+        workspace: "w".into(),
+        workspace_name: "default".into(),
+        ..Default::default()
+    });
+    let req_headers = gatehouse_logging::header_map(&[
+        ("host", "api.example.com"),
+        ("user-agent", "curl/8.5.0"),
+        ("accept", "*/*"),
+    ]);
+    let resp_headers = gatehouse_logging::header_map(&[
+        ("content-type", "application/json"),
+        ("content-length", "100"),
+        ("x-kong-upstream-latency", "1"),
+        ("x-kong-proxy-latency", "0"),
+        ("via", "1.1 gatehouse"),
+    ]);
     c.bench_function("push/typical_record", |bn| {
         bn.iter(|| {
             let mut r = LogRecord::empty();
             r.started_at_ms = 1;
-            r.request_id = "5f3c0c1e8a7b4d2e9f10aabbccddeeff".into();
-            r.uri = "/api/v1/items?page=2".into();
-            r.host = "api.example.com".into();
-            r.upstream_uri = "/v1/items?page=2".into();
-            r.request_headers = gatehouse_logging::header_map(&[("user-agent", "curl/8.5.0")]);
+            r.set_request(
+                b"5f3c0c1e8a7b4d2e9f10aabbccddeeff",
+                "GET",
+                "/api/v1/items?page=2",
+                "api.example.com",
+                &req_headers,
+            );
+            r.set_upstream_uri("/v1/items?page=2");
+            r.set_response_headers(&resp_headers);
             r.status = 200;
-            r.route = Some(route.clone());
-            r.workspace = ws.clone();
+            r.set_entities(entities.clone(), Some(0), Some(0), None);
             black_box(tx.push(r))
         })
     });
@@ -52,8 +72,15 @@ fn bench(c: &mut Criterion) {
     );
     let mut out = Vec::new();
     let mut r = LogRecord::empty();
-    r.uri = "/api/v1/items?page=2".into();
-    r.route = Some(route.clone());
+    r.set_request(
+        b"rid",
+        "GET",
+        "/api/v1/items",
+        "api.example.com",
+        &req_headers,
+    );
+    r.set_response_headers(&resp_headers);
+    r.set_entities(entities.clone(), Some(0), Some(0), None);
     c.bench_function("serialize/one_record_shipper_side", |bn| {
         bn.iter(|| {
             out.clear();

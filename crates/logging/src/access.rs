@@ -44,16 +44,13 @@ pub fn time_local(ms: u64) -> String {
     )
 }
 
-fn header<'a>(r: &'a LogRecord, name: &str) -> &'a str {
-    r.request_headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
+fn header<'a>(r: &'a LogRecord, name: &str) -> &'a [u8] {
+    r.request_header(name).unwrap_or(b"-")
 }
 
 /// nginx escapes `"` `\` and non-printable bytes in variables as `\xHH`.
-fn esc(out: &mut Vec<u8>, v: &str) {
-    for &b in v.as_bytes() {
+fn esc(out: &mut Vec<u8>, v: &[u8]) {
+    for &b in v {
         if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
             let _ = write!(out, "\\x{b:02X}");
         } else {
@@ -70,9 +67,9 @@ pub fn format(r: &LogRecord, out: &mut Vec<u8>) {
         r.client_ip,
         time_local(r.started_at_ms)
     );
-    esc(out, &r.method);
+    esc(out, r.method().as_bytes());
     out.push(b' ');
-    esc(out, &r.uri);
+    esc(out, r.uri().as_bytes());
     let _ = write!(
         out,
         " {}\" {} {} \"",
@@ -82,7 +79,7 @@ pub fn format(r: &LogRecord, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\" \"");
     esc(out, header(r, "user-agent"));
     out.extend_from_slice(b"\" kong_request_id: \"");
-    esc(out, &r.request_id);
+    esc(out, r.request_id());
     out.push(b'"');
 }
 
@@ -95,11 +92,15 @@ mod tests {
         assert_eq!(time_local(971_186_136_000), "10/Oct/2000:13:55:36 +0000");
         let mut r = LogRecord::empty();
         r.started_at_ms = 971_186_136_000;
-        r.uri = "/a?b=\"c\"".into();
+        r.set_request(
+            b"abc",
+            "GET",
+            "/a?b=\"c\"",
+            "",
+            &crate::header_map(&[("User-Agent", "curl/8")]),
+        );
         r.status = 200;
         r.response_size = 512;
-        r.request_id = "abc".into();
-        r.request_headers = crate::header_map(&[("User-Agent", "curl/8")]);
         let mut out = Vec::new();
         format(&r, &mut out);
         assert_eq!(

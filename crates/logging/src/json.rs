@@ -6,15 +6,109 @@
 
 use serde_json::{Map, Value};
 
-use crate::record::{LogRecord, RequestSource};
+use crate::record::{Headers, LogRecord, RequestSource};
 
+/// Whether `b` holds a byte JSON must escape or that needs a UTF-8 check. Checked 16 bytes at a
+/// time without early exit so it compiles to a few vector instructions per chunk.
+#[inline]
+fn plain_ascii(b: &[u8]) -> bool {
+    let special = |c: u8| (c < 0x20) | (c == b'"') | (c == b'\\') | (c >= 0x80);
+    let mut chunks = b.chunks_exact(16);
+    for c in &mut chunks {
+        if c.iter().fold(false, |acc, &x| acc | special(x)) {
+            return false;
+        }
+    }
+    !chunks.remainder().iter().any(|&x| special(x))
+}
+
+/// A JSON string: escapes only what JSON requires (fast path: one copy when nothing needs it).
 fn s(out: &mut Vec<u8>, v: &str) {
-    // Writing a &str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, v);
+    sb(out, v.as_bytes());
+}
+
+/// Raw bytes (a header value) as a JSON string; invalid UTF-8 is replaced (U+FFFD).
+fn sb(out: &mut Vec<u8>, b: &[u8]) {
+    out.push(b'"');
+    sb_inner(out, b);
+    out.push(b'"');
+}
+
+/// [`sb`] without the quotes.
+fn sb_inner(out: &mut Vec<u8>, b: &[u8]) {
+    if plain_ascii(b) {
+        out.extend_from_slice(b);
+    } else {
+        match std::str::from_utf8(b) {
+            Ok(v) => escape(out, v.as_bytes()),
+            Err(_) => escape(out, String::from_utf8_lossy(b).as_bytes()),
+        }
+    }
+}
+
+/// The slow path of [`sb`]: valid UTF-8 with something to escape.
+fn escape(out: &mut Vec<u8>, b: &[u8]) {
+    let mut from = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let e: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => {
+                out.extend_from_slice(&b[from..i]);
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(c >> 4) as usize]);
+                out.push(HEX[(c & 15) as usize]);
+                from = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&b[from..i]);
+        out.extend_from_slice(e);
+        from = i + 1;
+    }
+    out.extend_from_slice(&b[from..]);
 }
 
 fn u(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(v.to_string().as_bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+fn ip(out: &mut Vec<u8>, v: std::net::IpAddr) {
+    out.push(b'"');
+    match v {
+        // The common case without the formatting machinery.
+        std::net::IpAddr::V4(a) => {
+            for (i, o) in a.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                out.extend_from_slice(itoa::Buffer::new().format(o).as_bytes());
+            }
+        }
+        v6 => {
+            use std::io::Write as _;
+            let _ = write!(out, "{v6}");
+        }
+    }
+    out.push(b'"');
+}
+
+/// A UUID as Kong prints it (lower-case, hyphenated).
+fn uuid(out: &mut Vec<u8>, v: u128) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            out.push(b'-');
+        }
+        out.push(HEX[((v >> (124 - 4 * i)) & 15) as usize]);
+    }
+    out.push(b'"');
 }
 
 fn raw_or_null(out: &mut Vec<u8>, v: Option<&str>) {
@@ -80,35 +174,67 @@ pub fn querystring(uri: &str) -> Map<String, Value> {
     m
 }
 
-fn headers(h: &http::HeaderMap, redact: bool) -> Map<String, Value> {
-    let mut m = Map::new();
-    for (k, v) in h {
-        let k = k.as_str().to_owned(); // already lower-case
-        let v = if redact && (k == "authorization" || k == "proxy-authorization") {
-            "REDACTED".to_owned()
-        } else {
-            String::from_utf8_lossy(v.as_bytes()).into_owned()
+/// Kong's header table: lower-case names, repeated names as arrays (the packed list keeps
+/// them adjacent), credentials redacted in request headers.
+fn headers(out: &mut Vec<u8>, h: Headers<'_>, redact: bool) {
+    out.push(b'{');
+    let mut it = h.peekable();
+    let mut first = true;
+    while let Some((k, v)) = it.next() {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        sb(out, k);
+        out.push(b':');
+        let hide = redact && (k == b"authorization" || k == b"proxy-authorization");
+        let value = |out: &mut Vec<u8>, v: &[u8]| {
+            if hide {
+                out.extend_from_slice(b"\"REDACTED\"");
+            } else {
+                sb(out, v);
+            }
         };
-        push_multi(&mut m, k, Value::String(v));
+        if it.peek().is_some_and(|(n, _)| *n == k) {
+            out.push(b'[');
+            value(out, v);
+            while let Some((_, v)) = it.next_if(|(n, _)| *n == k) {
+                out.push(b',');
+                value(out, v);
+            }
+            out.push(b']');
+        } else {
+            value(out, v);
+        }
     }
-    m
+    out.push(b'}');
 }
 
-/// Appends one record as a JSON object.
+/// Appends one record as a JSON object. Allocation-free except for query strings (decoded into
+/// a table) and invalid UTF-8 in header values.
 pub fn serialize(r: &LogRecord, out: &mut Vec<u8>) {
-    let scheme = if r.https { "https" } else { "http" };
+    let uri = r.uri();
     out.extend_from_slice(b"{\"request\":{\"id\":");
-    s(out, &r.request_id);
+    sb(out, r.request_id());
     out.extend_from_slice(b",\"uri\":");
-    s(out, &r.uri);
-    out.extend_from_slice(b",\"url\":");
-    s(out, &format!("{scheme}://{}:{}{}", r.host, r.port, r.uri));
+    s(out, uri);
+    out.extend_from_slice(b",\"url\":\"");
+    out.extend_from_slice(if r.https { b"https://" } else { b"http://" });
+    sb_inner(out, r.host().as_bytes());
+    out.push(b':');
+    u(out, r.port as u64);
+    sb_inner(out, uri.as_bytes());
+    out.push(b'"');
     out.extend_from_slice(b",\"querystring\":");
-    let _ = serde_json::to_writer(&mut *out, &querystring(&r.uri));
+    if uri.contains('?') {
+        let _ = serde_json::to_writer(&mut *out, &querystring(uri));
+    } else {
+        out.extend_from_slice(b"{}");
+    }
     out.extend_from_slice(b",\"method\":");
-    s(out, &r.method);
+    s(out, r.method());
     out.extend_from_slice(b",\"headers\":");
-    let _ = serde_json::to_writer(&mut *out, &headers(&r.request_headers, true));
+    headers(out, r.request_headers(), true);
     out.extend_from_slice(b",\"size\":");
     u(out, r.request_size);
     if let Some(t) = &r.tls {
@@ -121,13 +247,15 @@ pub fn serialize(r: &LogRecord, out: &mut Vec<u8>) {
         out.push(b'}');
     }
     out.extend_from_slice(b"},\"upstream_uri\":");
-    s(out, &r.upstream_uri);
-    out.extend_from_slice(b",\"upstream_status\":");
-    s(out, &r.upstream_status);
-    out.extend_from_slice(b",\"response\":{\"status\":");
+    s(out, r.upstream_uri());
+    out.extend_from_slice(b",\"upstream_status\":\"");
+    if r.upstream_status != 0 {
+        u(out, r.upstream_status as u64);
+    }
+    out.extend_from_slice(b"\",\"response\":{\"status\":");
     u(out, r.status as u64);
     out.extend_from_slice(b",\"headers\":");
-    let _ = serde_json::to_writer(&mut *out, &headers(&r.response_headers, false));
+    headers(out, r.response_headers(), false);
     out.extend_from_slice(b",\"size\":");
     u(out, r.response_size);
     out.extend_from_slice(b"},\"latencies\":{\"kong\":");
@@ -142,14 +270,15 @@ pub fn serialize(r: &LogRecord, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"receive\":");
     u(out, r.receive_ms);
     out.extend_from_slice(b"},\"tries\":[");
-    for (i, t) in r.tries.iter().enumerate() {
+    for (i, t) in r.tries().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(b"{\"balancer_start\":");
         u(out, t.balancer_start);
         out.extend_from_slice(b",\"ip\":");
-        s(out, &t.ip.to_string());
+        let host = t.target.rsplit_once(':').map_or(&*t.target, |(h, _)| h);
+        s(out, host.trim_start_matches('[').trim_end_matches(']'));
         out.extend_from_slice(b",\"port\":");
         u(out, t.port as u64);
         out.extend_from_slice(b",\"balancer_latency\":");
@@ -157,15 +286,26 @@ pub fn serialize(r: &LogRecord, out: &mut Vec<u8>) {
         out.push(b'}');
     }
     out.extend_from_slice(b"],\"authenticated_entity\":");
-    raw_or_null(out, r.authenticated_entity.as_deref());
+    match r.credential_id {
+        Some(id) => {
+            out.extend_from_slice(b"{\"id\":");
+            uuid(out, id);
+            if let Some(c) = r.consumer_id() {
+                out.extend_from_slice(b",\"consumer_id\":");
+                s(out, c);
+            }
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
     out.extend_from_slice(b",\"route\":");
-    raw_or_null(out, r.route.as_deref());
+    raw_or_null(out, r.route_json());
     out.extend_from_slice(b",\"service\":");
-    raw_or_null(out, r.service.as_deref());
+    raw_or_null(out, r.service_json());
     out.extend_from_slice(b",\"consumer\":");
-    raw_or_null(out, r.consumer.as_deref());
+    raw_or_null(out, r.consumer_json());
     out.extend_from_slice(b",\"client_ip\":");
-    s(out, &r.client_ip.to_string());
+    ip(out, r.client_ip);
     out.extend_from_slice(b",\"started_at\":");
     u(out, r.started_at_ms);
     out.extend_from_slice(b",\"source\":");
@@ -176,10 +316,11 @@ pub fn serialize(r: &LogRecord, out: &mut Vec<u8>) {
             RequestSource::Kong => "kong",
         },
     );
+    let (ws, ws_name) = r.workspace();
     out.extend_from_slice(b",\"workspace\":");
-    s(out, &r.workspace);
+    s(out, ws);
     out.extend_from_slice(b",\"workspace_name\":");
-    s(out, &r.workspace_name);
+    s(out, ws_name);
     out.push(b'}');
 }
 
@@ -202,6 +343,7 @@ pub fn batch(records: &[LogRecord], single: bool, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderMap;
 
     #[test]
     fn querystring_like_kong() {
@@ -216,12 +358,28 @@ mod tests {
     #[test]
     fn serialize_is_valid_json_with_kong_fields() {
         let mut r = LogRecord::empty();
-        r.uri = "/x?y=1".into();
-        r.host = "example.com".into();
+        r.set_request(
+            b"id\"1",
+            "GET",
+            "/x?y=1",
+            "example.com",
+            &crate::header_map(&[("Authorization", "secret"), ("x-a", "1"), ("x-a", "2")]),
+        );
         r.port = 8000;
-        r.request_headers =
-            crate::header_map(&[("Authorization", "secret"), ("x-a", "1"), ("x-a", "2")]);
-        r.route = Some("{\"id\":\"r1\",\"paths\":[\"/x\"]}".into());
+        let e = crate::Entities {
+            routes: vec!["{\"id\":\"r1\",\"paths\":[\"/x\"]}".into()],
+            consumer_ids: vec!["c-1".into()],
+            consumers: vec!["{\"id\":\"c-1\"}".into()],
+            ..Default::default()
+        };
+        r.set_entities(std::sync::Arc::new(e), Some(0), None, Some(0));
+        r.credential_id = Some(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        r.push_try(crate::Try {
+            target: "10.0.0.1:8080".into(),
+            port: 8080,
+            balancer_start: 5,
+            balancer_latency: 0,
+        });
         r.status = 200;
         let mut out = Vec::new();
         serialize(&r, &mut out);
@@ -237,5 +395,22 @@ mod tests {
         assert_eq!(v["route"]["id"], "r1");
         assert_eq!(v["service"], Value::Null);
         assert_eq!(v["response"]["status"], 200);
+        assert_eq!(v["request"]["id"], "id\"1");
+        assert_eq!(v["upstream_status"], "");
+        assert_eq!(v["consumer"]["id"], "c-1");
+        assert_eq!(
+            v["authenticated_entity"],
+            serde_json::json!({"id": "01234567-89ab-cdef-0123-456789abcdef", "consumer_id": "c-1"})
+        );
+        assert_eq!(
+            v["tries"],
+            serde_json::json!([{"balancer_start": 5, "ip": "10.0.0.1", "port": 8080, "balancer_latency": 0}])
+        );
+        let mut r = LogRecord::empty();
+        r.set_request(b"", "GET", "/a\u{1}", "h\"", &HeaderMap::new());
+        out.clear();
+        serialize(&r, &mut out);
+        let v: Value = serde_json::from_slice(&out).expect("valid json");
+        assert_eq!(v["request"]["url"], "http://h\":0/a\u{1}");
     }
 }

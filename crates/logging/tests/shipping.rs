@@ -71,23 +71,30 @@ fn collector(fail_first: usize) -> Collector {
 fn record(i: usize) -> LogRecord {
     let mut r = LogRecord::empty();
     r.started_at_ms = 1_700_000_000_000 + i as u64;
-    r.request_id = format!("req-{i}").into();
-    r.uri = format!("/echo?i={i}").into();
-    r.host = "example.com".into();
+    r.set_request(
+        format!("req-{i}").as_bytes(),
+        "GET",
+        &format!("/echo?i={i}"),
+        "example.com",
+        &header_map(&[("host", "example.com"), ("authorization", "Bearer x")]),
+    );
     r.port = 8000;
     r.status = 200;
-    r.upstream_status = "200".into();
+    r.upstream_status = 200;
     r.proxy_ms = Some(5);
-    r.request_headers = header_map(&[("host", "example.com"), ("authorization", "Bearer x")]);
-    r.route = Some(
-        r#"{"id":"b9b0f6c2-0000-5000-8000-000000000001","name":"r1","paths":["/echo"]}"#.into(),
-    );
-    r.service = Some(
-        r#"{"id":"5f8e0000-0000-5000-8000-000000000002","name":"s1","host":"upstream","port":80}"#
-            .into(),
-    );
-    r.workspace = "0dc6f45b-8f8d-40d2-a504-473544ee190b".into();
-    r.workspace_name = "default".into();
+    let e = Entities {
+        routes: vec![
+            r#"{"id":"b9b0f6c2-0000-5000-8000-000000000001","name":"r1","paths":["/echo"]}"#.into(),
+        ],
+        services: vec![
+            r#"{"id":"5f8e0000-0000-5000-8000-000000000002","name":"s1","host":"upstream","port":80}"#
+                .into(),
+        ],
+        workspace: "0dc6f45b-8f8d-40d2-a504-473544ee190b".into(),
+        workspace_name: "default".into(),
+        ..Entities::default()
+    };
+    r.set_entities(Arc::new(e), Some(0), Some(0), None);
     r
 }
 

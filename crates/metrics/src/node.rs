@@ -65,6 +65,8 @@ pub struct ProcessMetrics {
     pub(crate) reload_buckets: [AtomicU64; RELOAD_BUCKETS.len() + 1],
     pub(crate) reload_sum_us: AtomicU64,
     pub(crate) lmdb_size: AtomicU64,
+    pub(crate) lmdb_map_size: AtomicU64,
+    pub(crate) resident: AtomicU64,
 }
 
 impl ProcessMetrics {
@@ -88,6 +90,16 @@ impl ProcessMetrics {
     /// Current LMDB data file size (`gatehouse_lmdb_size_bytes`).
     pub fn set_lmdb_size(&self, bytes: u64) {
         self.lmdb_size.store(bytes, Relaxed);
+    }
+
+    /// `lmdb_map_size` (`kong_memory_lua_shared_dict_total_bytes` of `kong_db_cache`).
+    pub fn set_lmdb_map_size(&self, bytes: u64) {
+        self.lmdb_map_size.store(bytes, Relaxed);
+    }
+
+    /// Resident memory of the process (`kong_memory_workers_lua_vms_bytes`), set before a scrape.
+    pub fn set_resident_bytes(&self, bytes: u64) {
+        self.resident.store(bytes, Relaxed);
     }
 }
 

@@ -304,6 +304,7 @@ impl Registry {
 
     fn render_process<W: Write>(&self, o: &mut Out<'_, W>) -> io::Result<()> {
         let p = &self.process;
+        let (node, sub) = (self.opts.node_id.as_str(), self.opts.subsystem.as_str());
         o.family(
             "gatehouse_config_reloads_total",
             "Configuration loads by result",
@@ -364,6 +365,47 @@ impl Registry {
         )?;
         o.s("gatehouse_lmdb_size_bytes ")
             .u(p.lmdb_size.load(Relaxed))
+            .end()?;
+
+        // Kong's memory gauges, mapped onto what this process has: Kong's entity cache
+        // (`kong_db_cache` shared dict) is the LMDB map here (used = data file size,
+        // capacity = `lmdb_map_size`); the worker Lua VMs are the one gateway process, whose
+        // resident memory is reported under its pid.
+        for (name, help, v) in [
+            (
+                "kong_memory_lua_shared_dict_bytes",
+                "Allocated slabs in bytes in a shared_dict",
+                p.lmdb_size.load(Relaxed),
+            ),
+            (
+                "kong_memory_lua_shared_dict_total_bytes",
+                "Total capacity in bytes of a shared_dict",
+                p.lmdb_map_size.load(Relaxed),
+            ),
+        ] {
+            o.family(name, help, "gauge")?;
+            o.s(name)
+                .s("{node_id=\"")
+                .s(node)
+                .s("\",shared_dict=\"kong_db_cache\",kong_subsystem=\"")
+                .s(sub)
+                .s("\"} ")
+                .u(v)
+                .end()?;
+        }
+        o.family(
+            "kong_memory_workers_lua_vms_bytes",
+            "Allocated bytes in worker Lua VM",
+            "gauge",
+        )?;
+        o.s("kong_memory_workers_lua_vms_bytes{node_id=\"")
+            .s(node)
+            .s("\",pid=\"")
+            .u(u64::from(std::process::id()))
+            .s("\",kong_subsystem=\"")
+            .s(sub)
+            .s("\"} ")
+            .u(p.resident.load(Relaxed))
             .end()?;
 
         let ex = lock(&self.externals);

@@ -1,9 +1,10 @@
 //! http-log and file-log: one `gatehouse-logging` queue (and shipper/writer thread) per plugin
 //! instance, kept across reloads while the instance's config is unchanged.
 //!
-//! The proxy thread's share, in the log phase, is filling a [`LogRecord`] from what the request
-//! path captured (the request's header map and URI are reference-counted clones, entity JSON is
-//! rendered once per snapshot) and a lock-free `try_send`; the shipper thread polls, batches,
+//! The proxy thread's share is copying the request's text fields and headers into the record's
+//! one buffer when the request arrives ([`start_record`]), adding the response part and numbers
+//! in the log phase ([`finish_record`]; entity JSON is rendered once per snapshot and reached
+//! through one `Arc`) and a lock-free `try_send`; the shipper thread polls, batches,
 //! serialises Kong's JSON and ships or writes it. Full queues drop the record and count it in
 //! `gatehouse_log_dropped_total{plugin,id}`.
 
@@ -14,12 +15,12 @@ use std::time::Duration;
 
 use gatehouse_config::Config;
 use gatehouse_logging::{
-    FileSink, HttpLogConfig, HttpLogSink, LogRecord, Queue, QueueConfig, QueueSender, ReopenHandle,
-    RequestSource,
+    Entities, FileSink, HttpLogConfig, HttpLogSink, LogRecord, Queue, QueueConfig, QueueSender,
+    ReopenHandle, RequestSource,
 };
 use gatehouse_metrics::Registry;
 use gatehouse_plugins::{Observer, QueueConfig as PluginQueue};
-use http::{HeaderMap, HeaderValue, Method, Uri};
+use http::{HeaderMap, HeaderValue};
 
 /// Kong's default workspace id in DB-less mode is random per node; a fixed one keeps logs
 /// stable across restarts.
@@ -171,22 +172,20 @@ fn start(o: &Observer) -> Result<Running, String> {
     }
 }
 
-/// Entity JSON per snapshot, shared by every record (`route`, `service`, `consumer`).
+/// Entity JSON per snapshot, shared by every record through one `Arc`.
 #[derive(Default)]
 pub(crate) struct EntityJson {
-    pub routes: Vec<Arc<str>>,
-    pub services: Vec<Arc<str>>,
-    pub consumers: Vec<Arc<str>>,
+    pub shared: Arc<Entities>,
     /// route index → service index.
     pub route_service: Vec<Option<usize>>,
-    pub workspace: Option<Arc<str>>,
-    pub workspace_name: Option<Arc<str>>,
 }
 
 impl EntityJson {
     pub fn build(config: &Config) -> EntityJson {
-        fn j<T: serde::Serialize>(v: &T) -> Arc<str> {
-            Arc::from(serde_json::to_string(v).unwrap_or_else(|_| "null".into()))
+        fn j<T: serde::Serialize>(v: &T) -> Box<str> {
+            serde_json::to_string(v)
+                .unwrap_or_else(|_| "null".into())
+                .into_boxed_str()
         }
         let by_id: HashMap<_, _> = config
             .services
@@ -195,102 +194,141 @@ impl EntityJson {
             .map(|(i, s)| (s.id, i))
             .collect();
         EntityJson {
-            routes: config.routes.iter().map(j).collect(),
-            services: config.services.iter().map(j).collect(),
-            consumers: config.consumers.iter().map(j).collect(),
+            shared: Arc::new(Entities {
+                routes: config.routes.iter().map(j).collect(),
+                services: config.services.iter().map(j).collect(),
+                consumers: config.consumers.iter().map(j).collect(),
+                consumer_ids: config
+                    .consumers
+                    .iter()
+                    .map(|c| c.id.to_string().into_boxed_str())
+                    .collect(),
+                workspace: WORKSPACE_ID.into(),
+                workspace_name: "default".into(),
+            }),
             route_service: config
                 .routes
                 .iter()
                 .map(|r| r.service.and_then(|s| by_id.get(&s).copied()))
                 .collect(),
-            workspace: Some(Arc::from(WORKSPACE_ID)),
-            workspace_name: Some(Arc::from("default")),
         }
     }
 }
 
-/// What the request path captured for the log plugins (only when the snapshot has one).
-pub(crate) struct Captured {
-    pub method: Method,
-    pub uri: Uri,
-    pub headers: HeaderMap,
-    pub request_id: HeaderValue,
-    pub client_ip: IpAddr,
-    pub upstream_uri: Option<Uri>,
-}
-
-fn boxed(v: &str) -> Box<str> {
-    Box::from(v)
-}
-
-/// The compact record of one request.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn record(
-    c: &Captured,
-    e: &EntityJson,
-    route: Option<usize>,
-    consumer: Option<u32>,
+/// Starts a record with the request part (before the request is taken apart): one buffer
+/// holding id, method, URI, host and headers (`full`), or only what an access log line needs.
+pub(crate) fn start_record<B>(
+    req: &http::Request<B>,
+    request_id: &HeaderValue,
+    client_ip: IpAddr,
     https: bool,
     port: u16,
+    full: bool,
+) -> LogRecord {
+    let (uri, headers) = (req.uri(), req.headers());
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut r = LogRecord::empty();
+    if full {
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| uri.host())
+            .map(|h| h.split(':').next().unwrap_or(h))
+            .unwrap_or("");
+        r.set_request(
+            request_id.as_bytes(),
+            req.method().as_str(),
+            path,
+            host,
+            headers,
+        );
+    } else {
+        r.set_request_line(request_id.as_bytes(), req.method().as_str(), path, headers);
+    }
+    r.client_ip = client_ip;
+    r.https = https;
+    r.port = port;
+    r.http_version = match req.version() {
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    };
+    r
+}
+
+/// Completes a record in the log phase: timings, status and, with `entities` (log plugins),
+/// the response headers and the route / service / consumer JSON.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish_record(
+    r: &mut LogRecord,
+    entities: Option<&EntityJson>,
+    (route, service, consumer): (Option<usize>, Option<usize>, Option<u32>),
+    credential_id: Option<u128>,
     status: u16,
     response_headers: &HeaderMap,
     facts: &crate::observe::Facts,
     bytes_out: u64,
     request_ms: u64,
     started_at_ms: u64,
-) -> LogRecord {
-    let host = c
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(|h| h.split(':').next().unwrap_or(h))
-        .unwrap_or("");
-    let service = route.and_then(|r| e.route_service.get(r).copied().flatten());
-    let kong_ms = facts.sent_at.map_or(request_ms, |s| {
+) {
+    r.started_at_ms = started_at_ms;
+    r.request_size = facts.bytes_in;
+    r.status = status;
+    r.response_size = bytes_out;
+    r.upstream_status = if facts.from_upstream { status } else { 0 };
+    r.kong_ms = facts.sent_at.map_or(request_ms, |s| {
         s.saturating_duration_since(facts.started).as_millis() as u64
     });
-    LogRecord {
-        started_at_ms,
-        request_id: boxed(c.request_id.to_str().unwrap_or("")),
-        method: boxed(c.method.as_str()),
-        http_version: "HTTP/1.1",
-        uri: boxed(c.uri.path_and_query().map_or("/", |p| p.as_str())),
-        https,
-        host: boxed(host),
-        port,
-        request_size: facts.bytes_in,
-        request_headers: c.headers.clone(),
-        status,
-        response_size: bytes_out,
-        response_headers: response_headers.clone(),
-        upstream_uri: boxed(
-            c.upstream_uri
-                .as_ref()
-                .and_then(|u| u.path_and_query())
-                .map_or("", |p| p.as_str()),
-        ),
-        upstream_status: if facts.from_upstream {
-            status.to_string().into_boxed_str()
-        } else {
-            Box::from("")
-        },
-        kong_ms,
-        proxy_ms: facts.upstream_ms,
-        request_ms,
-        receive_ms: 0,
-        tries: Vec::new(),
-        client_ip: c.client_ip,
-        tls: None,
-        source: if facts.from_upstream {
-            RequestSource::Upstream
-        } else {
-            RequestSource::Kong
-        },
-        route: route.and_then(|r| e.routes.get(r).cloned()),
-        service: service.and_then(|s| e.services.get(s).cloned()),
-        consumer: consumer.and_then(|c| e.consumers.get(c as usize).cloned()),
-        authenticated_entity: None,
-        workspace: e.workspace.clone().unwrap_or_else(|| Arc::from("")),
-        workspace_name: e.workspace_name.clone().unwrap_or_else(|| Arc::from("")),
+    r.proxy_ms = facts.upstream_ms;
+    r.request_ms = request_ms;
+    r.source = if facts.from_upstream {
+        RequestSource::Upstream
+    } else {
+        RequestSource::Kong
+    };
+    let Some(e) = entities else {
+        return;
+    };
+    let service = service.or_else(|| route.and_then(|r| e.route_service.get(r).copied().flatten()));
+    r.credential_id = credential_id;
+    r.set_response_headers(response_headers);
+    r.set_entities(
+        e.shared.clone(),
+        route,
+        service,
+        consumer.map(|c| c as usize),
+    );
+}
+
+/// Kong's proxy access log (`proxy_access_log`): lines in Kong's format written by a writer
+/// thread of its own, fed like file-log through a bounded queue (a full queue drops the line
+/// and counts it in `gatehouse_log_dropped_total{plugin="proxy_access_log"}`).
+pub(crate) struct AccessLog {
+    pub queue: Queue,
+    pub reopen: ReopenHandle,
+}
+
+impl AccessLog {
+    pub fn start(path: &std::path::Path, metrics: &Registry) -> std::io::Result<AccessLog> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let sink = FileSink::access_log(path);
+        let reopen = sink.reopen_handle();
+        let cfg = QueueConfig {
+            max_batch_size: 1000,
+            max_coalescing_delay: Duration::from_millis(5),
+            ..QueueConfig::default()
+        };
+        let queue = Queue::start("access", cfg, sink)?;
+        metrics.register_external(
+            "gatehouse_log_dropped_total",
+            "Log records dropped because the plugin's queue was full",
+            true,
+            &[("plugin", "proxy_access_log"), ("id", "")],
+            queue.stats().dropped.clone(),
+        );
+        Ok(AccessLog { queue, reopen })
     }
 }

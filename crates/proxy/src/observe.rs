@@ -25,7 +25,7 @@ use gatehouse_plugins::{ObserverRef, PluginState, Plugins};
 use http::{HeaderMap, HeaderValue, Request, StatusCode, Uri};
 
 use crate::forwarded::{self, Peer};
-use crate::logs::{self, Captured, EntityJson, LogQueues};
+use crate::logs::{self, EntityJson, LogQueues};
 use crate::otel::{self, Span, SpanQueues, TraceCtx};
 
 use crate::snapshot::SnapshotCell;
@@ -37,6 +37,8 @@ pub struct Observability {
     lmdb_file: Option<PathBuf>,
     logs: LogQueues,
     spans: SpanQueues,
+    /// `proxy_access_log` writer, when on.
+    access: Option<logs::AccessLog>,
 }
 
 impl std::fmt::Debug for Observability {
@@ -46,13 +48,26 @@ impl std::fmt::Debug for Observability {
 }
 
 impl Observability {
-    /// `metrics` must have one shard per proxy thread.
-    pub fn new(metrics: Arc<Registry>, lmdb_file: Option<PathBuf>) -> Arc<Observability> {
+    /// `metrics` must have one shard per proxy thread; `access_log` is the proxy access log
+    /// file (`proxy_access_log`), `None` when off.
+    pub fn new(
+        metrics: Arc<Registry>,
+        lmdb_file: Option<PathBuf>,
+        access_log: Option<PathBuf>,
+    ) -> Arc<Observability> {
+        let access = access_log.and_then(|p| match logs::AccessLog::start(&p, &metrics) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::error!(path = %p.display(), "cannot start the proxy access log: {e}");
+                None
+            }
+        });
         Arc::new(Observability {
             metrics,
             lmdb_file,
             logs: LogQueues::default(),
             spans: SpanQueues::default(),
+            access,
         })
     }
 
@@ -63,6 +78,9 @@ impl Observability {
     /// SIGUSR1 / log rotation: file-log plugins reopen their files before the next write.
     pub fn reopen_log_files(&self) {
         self.logs.reopen_files();
+        if let Some(a) = &self.access {
+            a.reopen.reopen();
+        }
     }
 
     /// The Prometheus exposition (call from an admin/status thread, never a proxy thread).
@@ -79,8 +97,18 @@ impl Observability {
         {
             self.metrics.process().set_lmdb_size(size.len());
         }
+        if let Some(rss) = resident_bytes() {
+            self.metrics.process().set_resident_bytes(rss);
+        }
         self.metrics.render(out)
     }
+}
+
+/// Resident set size from `/proc/self/statm` (pages × 4 KiB; Linux only, `None` elsewhere).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }
 
 /// A route's span attributes: (route name, service name).
@@ -213,18 +241,19 @@ impl SnapshotObs {
 /// A proxy thread's writers.
 pub(crate) struct WorkerObs {
     shard: Option<Shard>,
+    /// The proxy access log's queue (`proxy_access_log`), when on.
+    access: Option<QueueSender>,
 }
 
 impl WorkerObs {
     /// Claims proxy thread `index`'s shard from the hub attached to the current snapshot.
     pub fn new(index: usize, cell: &SnapshotCell) -> WorkerObs {
-        let shard = cell
-            .load()
-            .obs
-            .hub
-            .as_ref()
-            .and_then(|h| h.metrics.shard(index));
-        WorkerObs { shard }
+        let snap = cell.load();
+        let hub = snap.obs.hub.as_ref();
+        WorkerObs {
+            shard: hub.and_then(|h| h.metrics.shard(index)),
+            access: hub.and_then(|h| h.access.as_ref().map(|a| a.queue.sender())),
+        }
     }
 
     pub fn connection_opened(&self) {
@@ -251,8 +280,8 @@ pub(crate) struct Facts {
     pub from_upstream: bool,
     /// Request body size (Content-Length).
     pub bytes_in: u64,
-    /// Captured for log plugins (only when the snapshot has one).
-    pub log: Option<Box<Captured>>,
+    /// The log record being filled (only when the snapshot has a log plugin).
+    pub log: Option<gatehouse_logging::LogRecord>,
     /// The trace context sent upstream (opentelemetry).
     pub trace: Option<TraceCtx>,
     /// Request method, for spans (only when the snapshot has an opentelemetry plugin).
@@ -274,8 +303,9 @@ impl Facts {
     }
 }
 
-/// Before the request is taken apart: what a log record needs, when the snapshot has a log
-/// plugin (reference-counted clones of the method, URI and header map).
+/// Before the request is taken apart: the request part of the log record, when the snapshot
+/// has a log plugin (everything, copied into the record's one buffer) or the proxy access log
+/// is on (only what its line needs).
 #[inline]
 pub(crate) fn capture<B>(
     w: &crate::server::Worker,
@@ -288,17 +318,17 @@ pub(crate) fn capture<B>(
     if snap.obs.any_otel {
         facts.method = Some(req.method().clone());
     }
-    if !snap.obs.any_log {
+    if !snap.obs.any_log && w.obs.access.is_none() {
         return;
     }
-    facts.log = Some(Box::new(Captured {
-        method: req.method().clone(),
-        uri: req.uri().clone(),
-        headers: req.headers().clone(),
-        request_id: request_id.clone(),
-        client_ip: forwarded::client_ip(peer, req.headers(), &w.opts.real_ip_header),
-        upstream_uri: None,
-    }));
+    facts.log = Some(logs::start_record(
+        req,
+        request_id,
+        forwarded::client_ip(peer, req.headers(), &w.opts.real_ip_header),
+        peer.https,
+        peer.local_port,
+        snap.obs.any_log,
+    ));
 }
 
 /// opentelemetry: start or continue the trace and set `traceparent` on the upstream request.
@@ -323,9 +353,27 @@ pub(crate) fn trace(
 /// The URI sent upstream (`upstream_uri` of the log record).
 #[inline]
 pub(crate) fn upstream_uri(facts: &mut Facts, uri: &Uri) {
-    if let Some(c) = facts.log.as_mut() {
-        c.upstream_uri = Some(uri.clone());
+    if let Some(r) = facts.log.as_mut() {
+        r.set_upstream_uri(uri.path_and_query().map_or("/", |p| p.as_str()));
     }
+}
+
+/// One balancer try (`tries[]` of the log record), when a log plugin runs.
+#[inline]
+pub(crate) fn upstream_try(facts: &mut Facts, target: &Arc<str>, port: u16, started: Instant) {
+    let Some(r) = facts.log.as_mut().filter(|r| r.is_full()) else {
+        return;
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let took = started.elapsed().as_millis() as u64;
+    r.push_try(gatehouse_logging::Try {
+        target: target.clone(),
+        port,
+        balancer_start: now_ms.saturating_sub(took),
+        balancer_latency: took,
+    });
 }
 
 /// `kong_nginx_requests_total` and the in-flight gauge, at the start of a request.
@@ -337,17 +385,16 @@ pub(crate) fn request_started(w: &crate::server::Worker) {
     }
 }
 
-/// The log phase (response head ready): node counters, router cache totals and, when a
-/// prometheus plugin applies, the route's series.
+/// The log phase (response head ready): node counters, router cache totals, the log plugins'
+/// records and the access log line and, when a prometheus plugin applies, the route's series.
 #[inline]
 pub(crate) fn log_phase(
     w: &crate::server::Worker,
-    peer: &Peer,
     snap: &crate::Snapshot,
     st: &PluginState,
     status: StatusCode,
     response_headers: &HeaderMap,
-    facts: &Facts,
+    facts: &mut Facts,
 ) {
     let bytes_out = content_length(response_headers);
     let Some(shard) = &w.obs.shard else {
@@ -357,12 +404,15 @@ pub(crate) fn log_phase(
     let stats = w.match_cache.borrow().stats();
     shard.set_router_cache(stats.hits + stats.negative_hits, stats.misses);
     let obs = &snap.obs;
+    let now = Instant::now();
     if !obs.any_observer {
+        access_log(w, snap, st, status, response_headers, facts, bytes_out, now);
         return;
     }
-    let now = Instant::now();
     let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_millis() as u64;
     let mut flags = None;
+    let mut log_ready = false;
+    let mut pending_log: Option<&QueueSender> = None;
     for o in snap.plugins.observer_refs(st) {
         match o {
             ObserverRef::Prometheus(c) if flags.is_none() => {
@@ -374,29 +424,26 @@ pub(crate) fn log_phase(
                 })
             }
             ObserverRef::HttpLog(i, _) | ObserverRef::FileLog(i, _) => {
-                let (Some(Some(tx)), Some(c)) = (obs.log_senders.get(i), facts.log.as_deref())
-                else {
+                let Some(Some(tx)) = obs.log_senders.get(i) else {
                     continue;
                 };
-                let request_ms = ms(facts.started, now);
-                let started_at = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64)
-                    .saturating_sub(request_ms);
-                tx.push(logs::record(
-                    c,
-                    &obs.entities,
-                    st.route,
-                    st.consumer,
-                    peer.https,
-                    peer.local_port,
-                    status.as_u16(),
-                    response_headers,
-                    facts,
-                    bytes_out,
-                    request_ms,
-                    started_at,
-                ));
+                if !log_ready {
+                    log_ready = true;
+                    finish(
+                        snap,
+                        st,
+                        status,
+                        response_headers,
+                        facts,
+                        bytes_out,
+                        now,
+                        true,
+                    );
+                }
+                // Each queue but the last gets a copy; the last takes the record.
+                if let (Some(prev), Some(rec)) = (pending_log.replace(tx), facts.log.as_ref()) {
+                    prev.push(rec.clone());
+                }
             }
             ObserverRef::OpenTelemetry(i, c) => {
                 let Some(Some(tx)) = obs.span_senders.get(i) else {
@@ -430,6 +477,32 @@ pub(crate) fn log_phase(
             _ => {}
         }
     }
+    if let Some(tx) = pending_log {
+        if w.obs.access.is_some() {
+            if let Some(r) = &facts.log {
+                tx.push(r.clone());
+            }
+        } else if let Some(r) = facts.log.take() {
+            tx.push(r);
+        }
+    }
+    if w.obs.access.is_some() {
+        if !log_ready {
+            finish(
+                snap,
+                st,
+                status,
+                response_headers,
+                facts,
+                bytes_out,
+                now,
+                false,
+            );
+        }
+        if let (Some(tx), Some(r)) = (&w.obs.access, facts.log.take()) {
+            tx.push(r);
+        }
+    }
     let Some(flags) = flags else {
         return;
     };
@@ -459,6 +532,77 @@ pub(crate) fn log_phase(
     };
     let consumer = st.consumer.and_then(|c| obs.consumers.get(c as usize));
     shard.record_with(rm, flags, consumer, &o);
+}
+
+/// Completes `facts.log` in place (`full`: also response headers and entities, for the log
+/// plugins; the access log needs only status, size and times).
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    snap: &crate::Snapshot,
+    st: &PluginState,
+    status: StatusCode,
+    response_headers: &HeaderMap,
+    facts: &mut Facts,
+    bytes_out: u64,
+    now: Instant,
+    full: bool,
+) {
+    let Some(mut r) = facts.log.take() else {
+        return;
+    };
+    let request_ms = now.saturating_duration_since(facts.started).as_millis() as u64;
+    let started_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+        .saturating_sub(request_ms);
+    let credential = st
+        .credential
+        .and_then(|c| snap.plugins.credentials().credential_id(c))
+        .map(|u| u.as_u128());
+    logs::finish_record(
+        &mut r,
+        full.then_some(&snap.obs.entities),
+        (st.route, st.service, st.consumer),
+        credential,
+        status.as_u16(),
+        response_headers,
+        facts,
+        bytes_out,
+        request_ms,
+        started_at,
+    );
+    facts.log = Some(r);
+}
+
+/// The access log line of a request no observer plugin saw.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn access_log(
+    w: &crate::server::Worker,
+    snap: &crate::Snapshot,
+    st: &PluginState,
+    status: StatusCode,
+    response_headers: &HeaderMap,
+    facts: &mut Facts,
+    bytes_out: u64,
+    now: Instant,
+) {
+    let Some(tx) = &w.obs.access else {
+        return;
+    };
+    finish(
+        snap,
+        st,
+        status,
+        response_headers,
+        facts,
+        bytes_out,
+        now,
+        false,
+    );
+    if let Some(r) = facts.log.take() {
+        tx.push(r);
+    }
 }
 
 /// A message's Content-Length (0 when absent or invalid), for bandwidth metrics and logs.

@@ -100,7 +100,7 @@ pub(crate) async fn handle(
         }
         snap.plugins.run_log(&st, status);
     }
-    observe::log_phase(&w, &peer, &snap, &st, resp.status(), resp.headers(), &facts);
+    observe::log_phase(&w, &snap, &st, resp.status(), resp.headers(), &mut facts);
     if w.opts.headers.request_id {
         resp.headers_mut()
             .insert(X_KONG_REQUEST_ID.clone(), request_id);
@@ -341,6 +341,7 @@ async fn proxy(
             return Err(respond::error(failure, rid, server_header));
         }
         attempts_left -= 1;
+        let try_started = Instant::now();
         let target = match &svc.destination {
             Destination::Host(t) => t,
             Destination::Balancer(i) => match snap.balancers[*i].pick() {
@@ -348,6 +349,7 @@ async fn proxy(
                 None => return Err(respond::error(LocalError::NoPeer, rid, server_header)),
             },
         };
+        observe::upstream_try(facts, &target.authority, target.port, try_started);
         let up = Upstream {
             tls: svc.tls.as_deref(),
             sni: sni.clone(),

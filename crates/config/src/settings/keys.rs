@@ -56,7 +56,6 @@ pub const BUNDLED_PLUGINS: &[&str] = &[
 /// Keys of Kong 3.9's `kong_defaults.lua` that Gatehouse accepts (so an existing `kong.conf`
 /// keeps loading) but does not act on; setting one produces a warning.
 pub const IGNORED_KEYS: &[&str] = &[
-    "proxy_access_log",
     "proxy_error_log",
     "proxy_stream_access_log",
     "proxy_stream_error_log",

@@ -44,9 +44,14 @@ pub struct Node {
 
 impl Node {
     pub fn start(prefix: &Path, declarative: Option<&str>) -> Node {
+        Self::start_with(prefix, declarative, "")
+    }
+
+    /// [`Node::start`] with extra `kong.conf` lines.
+    pub fn start_with(prefix: &Path, declarative: Option<&str>, extra_conf: &str) -> Node {
         let (proxy, admin, status) = (free_port(), free_port(), free_port());
         let mut conf = format!(
-            "prefix = {}\nproxy_listen = 127.0.0.1:{proxy}\nadmin_listen = 127.0.0.1:{admin}\nstatus_listen = 127.0.0.1:{status}\nnginx_worker_processes = 2\n",
+            "prefix = {}\nproxy_listen = 127.0.0.1:{proxy}\nadmin_listen = 127.0.0.1:{admin}\nstatus_listen = 127.0.0.1:{status}\nnginx_worker_processes = 2\n{extra_conf}",
             prefix.display()
         );
         if let Some(yaml) = declarative {
