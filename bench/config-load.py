@@ -87,7 +87,11 @@ def main():
                                   "--data-binary", "@" + body], capture_output=True, text=True)
             client = 1000 * (time.monotonic() - t0)
             if out.stdout != "201":
-                sys.exit(f"POST /config -> {out.stdout}; log in {log.name}")
+                log.seek(0)
+                tail = "".join(log.readlines()[-5:])
+                alive = "running" if proc.poll() is None else f"exited {proc.returncode}"
+                sys.exit(f"POST /config -> {out.stdout!r} (curl exit {out.returncode}, gatehouse "
+                         f"{alive}); log tail:\n{tail}")
             time.sleep(args.settle)
             log.seek(0)
             text = re.sub(r"\x1b\[[0-9;]*m", "", log.read())  # tracing's ANSI colours
