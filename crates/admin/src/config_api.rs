@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 
-use gatehouse_config::hash_text;
+use gatehouse_config::{doc, hash_text};
 use gatehouse_store::StoreError;
 
 use crate::control::{LoadError, Source};
@@ -26,7 +26,7 @@ fn flag(q: &HashMap<String, String>, name: &str) -> bool {
 
 /// Extracts the declarative document from the body forms Kong accepts: raw YAML/JSON,
 /// `{"config": "<text>"}`, a JSON document, or a urlencoded `config=` field.
-fn source_from(headers: &HeaderMap, body: &[u8]) -> Result<Option<Source>, Response> {
+fn source_from<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<Option<Source<'a>>, Response> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -43,19 +43,22 @@ fn source_from(headers: &HeaderMap, body: &[u8]) -> Result<Option<Source>, Respo
     if text.trim().is_empty() {
         return Ok(None);
     }
-    if let Ok(Value::Object(mut doc)) = serde_json::from_str::<Value>(text) {
+    // Decoded once, borrowing the body's strings; the load validates this very tree.
+    if let Ok(doc::Value::Object(mut doc)) = doc::from_json_str(text) {
         if !doc.contains_key("_format_version") {
             return Ok(match doc.remove("config") {
-                Some(Value::String(t)) if !t.trim().is_empty() => Some(Source::Text(t)),
-                Some(Value::Object(o)) => {
-                    let v = Value::Object(o);
-                    let hash = hash_text(&v.to_string());
-                    Some(Source::Value(v, hash))
+                Some(doc::Value::String(t)) if !t.trim().is_empty() => {
+                    Some(Source::Text(t.into_owned()))
+                }
+                Some(doc::Value::Object(o)) => {
+                    let v = doc::Value::Object(o);
+                    let hash = hash_text(&v.to_json().to_string());
+                    Some(Source::Doc(v, hash))
                 }
                 _ => None,
             });
         }
-        return Ok(Some(Source::Value(Value::Object(doc), hash_text(text))));
+        return Ok(Some(Source::Doc(doc::Value::Object(doc), hash_text(text))));
     }
     Ok(Some(Source::Text(text.to_string())))
 }
@@ -116,7 +119,7 @@ pub async fn post_config(
         if check_hash {
             let new_hash = match &source {
                 Source::Text(t) => hash_text(t),
-                Source::Value(_, h) => h.clone(),
+                Source::Doc(_, h) => h.clone(),
             };
             if new_hash == control.cell().load().hash {
                 return Err(StatusCode::NOT_MODIFIED.into_response());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_config::error::{ErrKey, ErrTree};
 use gatehouse_config::{
-    hash_text, parse, parse_value_in, Config, ConfigError, ParseOptions, RouterFlavor,
+    doc, hash_text, parse, parse_doc, Config, ConfigError, ParseOptions, RouterFlavor,
 };
 use gatehouse_plugins::{PluginError, Seg};
 use gatehouse_proxy::tls::TlsError;
@@ -47,10 +47,11 @@ pub struct Loaded {
     pub total_time: Duration,
 }
 
-/// The input of a load: raw text (hashed as Kong does) or an already-decoded document.
-pub enum Source {
+/// The input of a load: raw text (hashed as Kong does) or an already-decoded document (which
+/// may borrow the request body) with its hash.
+pub enum Source<'a> {
     Text(String),
-    Value(serde_json::Value, String),
+    Doc(doc::Value<'a>, String),
 }
 
 pub struct Control {
@@ -91,7 +92,7 @@ impl Control {
     }
 
     /// Loads a configuration. Blocking: call it from a blocking thread.
-    pub fn load(&self, source: Source) -> Result<Loaded, LoadError> {
+    pub fn load(&self, source: Source<'_>) -> Result<Loaded, LoadError> {
         self.load_with(source, |_| ()).map(|(loaded, ())| loaded)
     }
 
@@ -99,7 +100,7 @@ impl Control {
     /// LMDB is written (the `POST /config` answer is built in parallel with persisting).
     pub fn load_with<T: Send>(
         &self,
-        source: Source,
+        source: Source<'_>,
         render: impl FnOnce(&Config) -> T + Send,
     ) -> Result<(Loaded, T), LoadError> {
         let _guard = self.lock.try_lock().map_err(|_| LoadError::Busy)?;
@@ -116,21 +117,21 @@ impl Control {
 
     fn load_locked<T: Send>(
         &self,
-        source: Source,
+        source: Source<'_>,
         render: impl FnOnce(&Config) -> T + Send,
         started: Instant,
     ) -> Result<(Loaded, T), LoadError> {
-        // Freed on a side thread once the new config is live (see below).
-        let mut garbage = None;
+        // The decoded document is freed as soon as it is validated: nothing downstream reads
+        // it, and it must not add to the peak while the snapshot is built.
         let (config, hash) = match source {
             Source::Text(text) => {
                 let hash = hash_text(&text);
                 (parse(&text, &self.options)?, hash)
             }
-            Source::Value(mut doc, hash) => {
-                let config = parse_value_in(&mut doc, &self.options)?;
-                garbage = Some(doc);
-                (config, hash)
+            Source::Doc(mut doc, hash) => {
+                let config = parse_doc(&mut doc, &self.options);
+                drop(doc);
+                (config?, hash)
             }
         };
         let parse_time = started.elapsed();
@@ -148,11 +149,11 @@ impl Control {
         let write_time = started.elapsed() - parse_time - build_time;
         let rendered = rendered.map_err(|_| LoadError::Render)?;
         let replaced = self.cell.swap(snapshot.clone());
-        // Freeing a 50k-entity config and its document takes tens of milliseconds: not on
-        // the answer's path. Requests still holding the old snapshot free it when they end.
+        // Freeing a 50k-entity snapshot takes tens of milliseconds: not on the answer's
+        // path. Requests still holding the old snapshot free it when they end.
         let _ = std::thread::Builder::new()
             .name("gatehouse-free".into())
-            .spawn(move || drop((replaced, garbage)));
+            .spawn(move || drop(replaced));
         let loaded = Loaded {
             snapshot,
             parse_time,

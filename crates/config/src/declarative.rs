@@ -14,7 +14,8 @@ mod upstreams;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use md5::{Digest, Md5};
-use serde_json::Value;
+
+use crate::doc::{self, Value};
 
 use crate::error::{ConfigError, ErrKey, ErrTree};
 use crate::model::Config;
@@ -39,15 +40,22 @@ pub fn hash_text(text: &str) -> String {
 
 /// Parses text (JSON or YAML) into a validated [`Config`].
 pub fn parse(text: &str, opts: &ParseOptions) -> Result<Config, ConfigError> {
-    let doc = match serde_json::from_str::<Value>(text) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => match serde_yaml_ng::from_str::<Value>(text) {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(_) => return Err(ConfigError::Parse("expected an object".into())),
-            Err(e) => return Err(ConfigError::Parse(e.to_string())),
+    let mut doc = decode(text)?;
+    let config = parse_doc(&mut doc, opts);
+    drop(doc);
+    config
+}
+
+/// Decodes text as JSON (strings borrowed from `text`), else as YAML.
+pub fn decode(text: &str) -> Result<Value<'_>, ConfigError> {
+    match doc::from_json_str(text) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => match serde_yaml_ng::from_str::<serde_json::Value>(text) {
+            Ok(v @ serde_json::Value::Object(_)) => Ok(Value::from_json(v)),
+            Ok(_) => Err(ConfigError::Parse("expected an object".into())),
+            Err(e) => Err(ConfigError::Parse(e.to_string())),
         },
-    };
-    parse_value(doc, opts)
+    }
 }
 
 /// Entity collections Kong knows that Gatehouse accepts but does not use yet.
@@ -70,14 +78,13 @@ const ENTITY_ORDER: &[&str] = &[
 ];
 
 /// Validates an already-parsed document (e.g. the `config` table of a `POST /config`).
-pub fn parse_value(mut doc: Value, opts: &ParseOptions) -> Result<Config, ConfigError> {
-    parse_value_in(&mut doc, opts)
+pub fn parse_value(doc: serde_json::Value, opts: &ParseOptions) -> Result<Config, ConfigError> {
+    parse_doc(&mut Value::from_json(doc), opts)
 }
 
-/// [`parse_value`] leaving the document with the caller, which may free it off its critical
-/// path (a 10k-service document is ~500k JSON nodes; freeing them is a fifth of a load).
-/// The document is migrated in place.
-pub fn parse_value_in(doc: &mut Value, opts: &ParseOptions) -> Result<Config, ConfigError> {
+/// Validates a decoded document (see [`decode`]), migrating it in place. Nothing of the
+/// document is kept: the caller may free it as soon as this returns.
+pub fn parse_doc(doc: &mut Value<'_>, opts: &ParseOptions) -> Result<Config, ConfigError> {
     if doc.is_object() {
         migrate::migrate(doc);
     }
@@ -117,18 +124,18 @@ pub fn parse_value_in(doc: &mut Value, opts: &ParseOptions) -> Result<Config, Co
     {
         errs.set(ErrKey::name("_ignore"), "expected an array");
     }
-    for (k, v) in obj {
+    for (k, v) in obj.iter() {
         let known = k == "_format_version"
-            || matches!(k.as_str(), "_transform" | "_comment" | "_ignore")
+            || matches!(k, "_transform" | "_comment" | "_ignore")
             || entities::known_entity(k, &opts.plugins);
-        if IGNORED_ENTITIES.contains(&k.as_str()) {
+        if IGNORED_ENTITIES.contains(&k) {
             if !v.is_null() && !v.is_array() {
-                errs.set(ErrKey::Name(k.clone()), "expected an array");
+                errs.set(ErrKey::Name(k.to_string()), "expected an array");
             }
             continue;
         }
         if !known {
-            errs.set(ErrKey::Name(k.clone()), "unknown field");
+            errs.set(ErrKey::Name(k.to_string()), "unknown field");
         }
     }
 
@@ -151,14 +158,14 @@ pub fn parse_value_in(doc: &mut Value, opts: &ParseOptions) -> Result<Config, Co
         if !entities::known_entity(entity, &opts.plugins) {
             continue;
         }
-        if let Some(v) = obj.get(*entity).filter(|v| !v.is_null()) {
+        if let Some(v) = obj.get(entity).filter(|v| !v.is_null()) {
             ctx.walk(entity, v, None, &mut errs);
         }
     }
     if !errs.is_empty() {
-        return Err(ConfigError::from_tree(&errs, doc));
+        return Err(ConfigError::from_tree(&errs, &doc.to_json()));
     }
-    let resolved =
-        resolve::resolve(ctx.items, transform).map_err(|t| ConfigError::from_tree(&t, doc))?;
+    let resolved = resolve::resolve(ctx.items, transform)
+        .map_err(|t| ConfigError::from_tree(&t, &doc.to_json()))?;
     Ok(resolved.build())
 }

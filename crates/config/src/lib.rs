@@ -7,11 +7,12 @@
 #![forbid(unsafe_code)]
 
 pub mod declarative;
+pub mod doc;
 pub mod error;
 pub mod model;
 pub mod settings;
 
-pub use declarative::{hash_text, parse, parse_value, parse_value_in, ParseOptions};
+pub use declarative::{decode, hash_text, parse, parse_doc, parse_value, ParseOptions};
 pub use error::ConfigError;
 pub use model::*;
 pub use settings::{RouterFlavor, Settings, SettingsError};

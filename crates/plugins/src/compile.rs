@@ -10,6 +10,7 @@
 //! one hash probe, and only when that map exists.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use gatehouse_config::{Config, Protocol};
@@ -214,12 +215,91 @@ fn warn_not_implemented(name: &str) {
     }
 }
 
+/// Schema validation results per distinct plugin config, for one load. Kong's benchmark shape
+/// (and most real configs) repeat the same few configs on thousands of routes: each distinct
+/// (name, config) is validated once, found again by a hash of the config and confirmed by
+/// comparing the config itself.
+#[derive(Default)]
+struct Validated<'c> {
+    seen: HashMap<(&'c str, u64), Vec<Outcome<'c>>>,
+}
+
+struct Outcome<'c> {
+    config: &'c Value,
+    typed: Option<Typed>,
+    errors: Vec<FieldError>,
+}
+
+impl<'c> Validated<'c> {
+    fn validate(
+        &mut self,
+        name: &'c str,
+        config: &'c Value,
+        errs: &mut Vec<FieldError>,
+    ) -> Option<Typed> {
+        let mut h = std::hash::DefaultHasher::new();
+        hash_value(config, &mut h);
+        let slot = self.seen.entry((name, h.finish())).or_default();
+        if let Some(o) = slot.iter().find(|o| o.config == config) {
+            errs.extend(o.errors.iter().cloned());
+            return o.typed.clone();
+        }
+        let mut errors = Vec::new();
+        let typed = plugins::validate(name, config, &mut errors);
+        errs.extend(errors.iter().cloned());
+        slot.push(Outcome {
+            config,
+            typed: typed.clone(),
+            errors,
+        });
+        typed
+    }
+}
+
+/// Hashes a JSON value in document order (equal values in another key order just miss the
+/// cache; they are still compared before reuse).
+fn hash_value(v: &Value, h: &mut impl Hasher) {
+    match v {
+        Value::Null => h.write_u8(0),
+        Value::Bool(b) => {
+            h.write_u8(1);
+            b.hash(h);
+        }
+        Value::Number(n) => {
+            h.write_u8(2);
+            match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => i.hash(h),
+                (None, Some(u)) => u.hash(h),
+                _ => n.as_f64().unwrap_or_default().to_bits().hash(h),
+            }
+        }
+        Value::String(s) => {
+            h.write_u8(3);
+            s.hash(h);
+        }
+        Value::Array(a) => {
+            h.write_u8(4);
+            h.write_usize(a.len());
+            a.iter().for_each(|x| hash_value(x, h));
+        }
+        Value::Object(m) => {
+            h.write_u8(5);
+            h.write_usize(m.len());
+            for (k, x) in m {
+                k.hash(h);
+                hash_value(x, h);
+            }
+        }
+    }
+}
+
 /// Validates every plugin of `config` and compiles the per-route chains. `store` holds the
 /// rate-limiting counters and must be the same `Arc` across snapshots for counters to
 /// survive reloads.
 pub fn compile(config: &Config, store: &Arc<RateLimitStore>) -> Result<Plugins, PluginError> {
     let mut errors = Vec::new();
     let mut typed = Vec::with_capacity(config.plugins.len());
+    let mut validated = Validated::default();
     for (pi, p) in config.plugins.iter().enumerate() {
         let mut errs = Vec::new();
         let t = match BUNDLED.iter().find(|(n, _)| *n == p.name) {
@@ -250,7 +330,7 @@ pub fn compile(config: &Config, store: &Arc<RateLimitStore>) -> Result<Plugins, 
                         }
                     }
                 }
-                plugins::validate(&p.name, &p.config, &mut errs)
+                validated.validate(&p.name, &p.config, &mut errs)
             }
         };
         for mut e in errs {

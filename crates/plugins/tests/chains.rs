@@ -299,3 +299,50 @@ fn defaults_are_filled() {
         serde_json::json!({"anything": [1]})
     );
 }
+
+/// Identical configs are validated once per load; each plugin still gets its own errors (at its
+/// own index) or its own compiled instance.
+#[test]
+fn identical_configs_each_report_their_errors() {
+    let store = RateLimitStore::new();
+    let cfg = config(&format!(
+        "{BASE}plugins:
+- name: request-termination
+  route: r0
+  config: {{status_code: 700}}
+- name: request-termination
+  config: {{status_code: 403}}
+- name: request-termination
+  service: svc
+  config: {{status_code: 700}}
+"
+    ));
+    let got: Vec<(usize, String, String)> = compile(&cfg, &store)
+        .err()
+        .expect("errors")
+        .errors
+        .iter()
+        .map(|e| (e.plugin_index, e.path_string(), e.message.clone()))
+        .collect();
+    let msg = "value should be between 100 and 599".to_string();
+    assert_eq!(
+        got,
+        [
+            (0, "config.status_code".into(), msg.clone()),
+            (2, "config.status_code".into(), msg),
+        ]
+    );
+
+    let cfg = config(&format!(
+        "{BASE}plugins:
+- name: request-termination
+  route: r0
+  config: {{status_code: 403}}
+- name: request-termination
+  service: svc
+  config: {{status_code: 403}}
+"
+    ));
+    let p = compile(&cfg, &store).expect("valid");
+    assert_eq!(run(&p, Req::get("/r0")).status.as_u16(), 403);
+}

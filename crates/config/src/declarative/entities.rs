@@ -2,7 +2,7 @@
 //! still unresolved. Nested children are walked right after their parent so the flat list keeps
 //! parents ahead of children (id derivation needs the parent's id first).
 
-use serde_json::{Map, Value};
+use crate::doc::{Map, Value};
 use uuid::Uuid;
 
 use super::rec::{self, Rec, PROTOCOLS};
@@ -162,6 +162,7 @@ impl Ctx<'_> {
                     }
                 }
                 Value::String(name) if entity == "snis" && parent.is_some() => {
+                    let name: &str = name;
                     if let Err(m) = rec::validate_wildcard_host(name) {
                         sub.set(ErrKey::Idx(idx), m);
                         continue;
@@ -175,7 +176,7 @@ impl Ctx<'_> {
                         raw_key: None,
                         ent: Ent::Sni(Sni {
                             id: Uuid::nil(),
-                            name: name.clone(),
+                            name: name.to_string(),
                             certificate: Uuid::nil(),
                             tags: Vec::new(),
                             created_at: self.now,
@@ -195,7 +196,7 @@ impl Ctx<'_> {
         &mut self,
         entity: &'static str,
         idx: usize,
-        obj: &Map<String, Value>,
+        obj: &Map<'_>,
         parent: Option<usize>,
     ) -> ErrTree {
         let mut r = Rec::new(obj);
@@ -215,7 +216,7 @@ impl Ctx<'_> {
             }
             match r.raw(field) {
                 None => {}
-                Some(Value::String(s)) => fks.push((*field, Fk::Given(s.clone()))),
+                Some(Value::String(s)) => fks.push((*field, Fk::Given(s.to_string()))),
                 Some(Value::Object(m)) => match m.get("id").and_then(Value::as_str) {
                     Some(id) => fks.push((*field, Fk::Record(id.to_string()))),
                     None => r.err(field, "expected a string"),
@@ -284,7 +285,7 @@ impl Ctx<'_> {
             if !self.known.contains(child) {
                 continue;
             }
-            if let Some(v) = obj.get(*child).filter(|v| !v.is_null()) {
+            if let Some(v) = obj.get(child).filter(|v| !v.is_null()) {
                 self.walk(child, v, Some(pos), &mut errs);
             }
         }
@@ -594,12 +595,12 @@ fn plugin(r: &mut Rec, now: i64, enabled_plugins: &[String]) -> Option<Plugin> {
     }
     let instance_name = r.checked("instance_name", false, rec::validate_utf8_name);
     let config = match r.raw("config") {
-        None => Value::Object(Map::new()),
-        Some(Value::Object(m)) => Value::Object(m.clone()),
-        Some(Value::Array(a)) if a.is_empty() => Value::Object(Map::new()),
+        None => serde_json::Value::Object(serde_json::Map::new()),
+        Some(Value::Object(m)) => serde_json::Value::Object(m.to_json()),
+        Some(Value::Array(a)) if a.is_empty() => serde_json::Value::Object(serde_json::Map::new()),
         Some(_) => {
             r.err("config", rec::type_name("record"));
-            Value::Null
+            serde_json::Value::Null
         }
     };
     let protocols = r

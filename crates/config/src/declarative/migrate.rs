@@ -4,7 +4,7 @@
 //! Only route paths change between formats: before 3.0 a path was a regex whenever it looked
 //! like one, since 3.0 regexes carry a `~` prefix and prefixes must be normalized.
 
-use serde_json::Value;
+use crate::doc::Value;
 
 const RESERVED: &[u8] = b"!*'();:@&=+$,/?%#[]";
 const MIGRATE_RESERVED: &[u8] = b"!#$%&'()*+,/:;=?@[]";
@@ -112,7 +112,7 @@ pub fn migrate_path(path: &str) -> String {
     format!("~{decoded}")
 }
 
-fn migrate_routes(routes: Option<&mut Value>) {
+fn migrate_routes(routes: Option<&mut Value<'_>>) {
     let Some(Value::Array(routes)) = routes else {
         return;
     };
@@ -120,7 +120,7 @@ fn migrate_routes(routes: Option<&mut Value>) {
         if let Some(Value::Array(paths)) = r.get_mut("paths") {
             for p in paths {
                 if let Value::String(s) = p {
-                    *s = migrate_path(s);
+                    *s = migrate_path(s).into();
                 }
             }
         }
@@ -128,7 +128,7 @@ fn migrate_routes(routes: Option<&mut Value>) {
 }
 
 /// Migrates a 1.1 / 2.1 document in place and relabels it 3.0.
-pub fn migrate(doc: &mut Value) {
+pub fn migrate(doc: &mut Value<'_>) {
     let version = doc.get("_format_version").and_then(Value::as_str);
     if !matches!(version, Some("1.1") | Some("2.1")) {
         return;
@@ -139,5 +139,7 @@ pub fn migrate(doc: &mut Value) {
             migrate_routes(s.get_mut("routes"));
         }
     }
-    doc["_format_version"] = Value::String("3.0".into());
+    if let Value::Object(m) = doc {
+        m.insert("_format_version", Value::String("3.0".into()));
+    }
 }

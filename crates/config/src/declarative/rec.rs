@@ -2,13 +2,13 @@
 //! type and constraints of one field and records Kong's message for it, so entity code reads as
 //! a list of fields. Unread keys become "unknown field" at the end.
 
-use serde_json::{Map, Value};
+use crate::doc::{Map, Value};
 use uuid::Uuid;
 
 use crate::error::{ErrKey, ErrTree};
 
 pub(crate) struct Rec<'a> {
-    pub obj: &'a Map<String, Value>,
+    pub obj: &'a Map<'a>,
     pub errs: ErrTree,
     /// Keys read so far, by position in `obj` (records have a handful of keys: a linear scan
     /// beats hashing each lookup). Positions past 63 go to `seen_more`.
@@ -27,7 +27,7 @@ pub(crate) fn type_name(kind: &str) -> String {
 }
 
 impl<'a> Rec<'a> {
-    pub fn new(obj: &'a Map<String, Value>) -> Self {
+    pub fn new(obj: &'a Map<'a>) -> Self {
         Rec {
             obj,
             errs: ErrTree::default(),
@@ -37,16 +37,16 @@ impl<'a> Rec<'a> {
     }
 
     /// Position and value of `field` in the record.
-    fn find(&self, field: &str) -> Option<(usize, &'a Value)> {
+    fn find(&self, field: &str) -> Option<(usize, &'a Value<'a>)> {
         self.obj
             .iter()
             .enumerate()
-            .find(|(_, (k, _))| k.as_str() == field)
+            .find(|(_, (k, _))| *k == field)
             .map(|(i, (_, v))| (i, v))
     }
 
     /// Marks `field` as read (known), returning its value (which may be null).
-    fn mark(&mut self, field: &str) -> Option<&'a Value> {
+    fn mark(&mut self, field: &str) -> Option<&'a Value<'a>> {
         let (i, v) = self.find(field)?;
         if i < 64 {
             self.seen |= 1 << i;
@@ -70,7 +70,7 @@ impl<'a> Rec<'a> {
     }
 
     /// The raw value, `None` when absent or null.
-    pub fn raw(&mut self, field: &'a str) -> Option<&'a Value> {
+    pub fn raw(&mut self, field: &'a str) -> Option<&'a Value<'a>> {
         match self.mark(field) {
             None | Some(Value::Null) => None,
             Some(v) => Some(v),
@@ -233,8 +233,8 @@ impl<'a> Rec<'a> {
             } else {
                 self.seen_more.contains(&i)
             };
-            if !seen && !ALWAYS_KNOWN.contains(&k.as_str()) {
-                self.errs.set(ErrKey::Name(k.clone()), "unknown field");
+            if !seen && !ALWAYS_KNOWN.contains(&k) {
+                self.errs.set(ErrKey::Name(k.to_string()), "unknown field");
             }
         }
         self.errs

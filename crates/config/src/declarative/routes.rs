@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use crate::doc::Value;
 use uuid::Uuid;
 
 use super::migrate::normalize_path;
@@ -121,13 +121,13 @@ fn headers(r: &mut Rec) -> Option<BTreeMap<String, Vec<String>>> {
     };
     let mut out = BTreeMap::new();
     let mut sub = ErrTree::default();
-    for (k, vals) in map {
+    for (k, vals) in map.iter() {
         if let Err(e) = validate_header_name(k) {
             r.err("headers", e);
             return None;
         }
         let Some(arr) = vals.as_array() else {
-            sub.set(ErrKey::Name(k.clone()), rec::type_name("array"));
+            sub.set(ErrKey::Name(k.to_string()), rec::type_name("array"));
             continue;
         };
         let mut list = Vec::new();
@@ -135,11 +135,11 @@ fn headers(r: &mut Rec) -> Option<BTreeMap<String, Vec<String>>> {
             match x.as_str() {
                 Some(s) => list.push(s.to_string()),
                 None => sub
-                    .child(ErrKey::Name(k.clone()))
+                    .child(ErrKey::Name(k.to_string()))
                     .set(ErrKey::Idx(i + 1), rec::type_name("string")),
             }
         }
-        out.insert(k.clone(), list);
+        out.insert(k.to_string(), list);
     }
     if !sub.is_empty() {
         r.errs.put(ErrKey::name("headers"), sub);

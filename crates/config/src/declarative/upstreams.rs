@@ -2,6 +2,8 @@
 //! and target ports completed the way Kong's DAO does.
 
 use serde_json::{Map, Value};
+
+use crate::doc;
 use uuid::Uuid;
 
 use super::rec::{self, Rec};
@@ -145,7 +147,7 @@ pub(crate) fn upstream(r: &mut Rec, now: i64) -> Option<Upstream> {
     let mut hc = healthcheck_defaults();
     match r.raw("healthchecks") {
         None => {}
-        Some(v @ Value::Object(_)) => merge(&mut hc, v),
+        Some(v @ doc::Value::Object(_)) => merge(&mut hc, &v.to_json()),
         Some(_) => r.err("healthchecks", rec::type_name("record")),
     }
     extra.insert("healthchecks".into(), hc);

@@ -135,6 +135,7 @@ pub(crate) enum Compiled {
 
 /// A typed, validated config (before per-snapshot compilation).
 #[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
 pub(crate) enum Typed {
     KeyAuth(key_auth::Config),
     RateLimiting(rate_limiting::Config),
