@@ -155,9 +155,13 @@ impl Proxy {
                 };
                 ListenKind::Tls {
                     acceptor: server.acceptor(),
+                    proxy_protocol: l.proxy_protocol,
                 }
             } else {
-                ListenKind::Plain { h2c: l.http2 }
+                ListenKind::Plain {
+                    h2c: l.http2,
+                    proxy_protocol: l.proxy_protocol,
+                }
             };
             let backlog = l.backlog.map_or(16384, |b| b.min(i32::MAX as u32) as i32);
             // Port 0: the first bind picks the port; the other threads join it.
