@@ -6,7 +6,9 @@
 //! ECDHE key exchange and AEAD ciphers only, which is everything Mozilla's `modern` and
 //! `intermediate` suites (Kong's default) contain. What it cannot do — TLS 1.0/1.1, CBC, DHE —
 //! is left out with a warning rather than failing the start, since the `old` suite lists those
-//! only for ancient clients and every modern one is still served.
+//! only for ancient clients and every modern one is still served. `ssl_session_timeout` is
+//! parsed but not applied: rustls' ticketer rotates its keys every 6 hours on its own and its
+//! session cache evicts by size only.
 
 use std::io;
 use std::path::Path;
