@@ -44,7 +44,7 @@ def parse(argv):
                    help="compare: smallest relative RPS change that counts (default 0.02 = 2%%)")
     p.add_argument("--flamegraph", action="store_true",
                    help="after the rounds, one extra gatehouse run under perf record -> SVG")
-    p.add_argument("--install-deps", action="store_true", help="apt-get install nginx wrk haproxy")
+    p.add_argument("--install-deps", action="store_true", help="apt-get install nginx wrk haproxy openssl nghttp2-client")
     p.add_argument("--record", action="store_true", help="append to RESULTS.md even with --quick")
     p.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     p.add_argument("--keep", action="store_true", help="keep the temp run dir (configs, logs)")

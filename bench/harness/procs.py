@@ -4,6 +4,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 
@@ -120,9 +121,14 @@ def tree_peak_rss_kb(root):
     return best
 
 
-def http_get(port, path="/", headers=None, timeout=1.0, method="GET", body=None):
-    """(status, body) or (None, error string)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def http_get(port, path="/", headers=None, timeout=1.0, method="GET", body=None, tls=False):
+    """(status, body) or (None, error string). With `tls`, over HTTPS (certificate not checked)."""
+    if tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
@@ -134,15 +140,15 @@ def http_get(port, path="/", headers=None, timeout=1.0, method="GET", body=None)
 
 
 def wait_ready(proc, checks, timeout=20.0):
-    """Poll until every (port, path, headers) answers 2xx. Returns None or an error string."""
+    """Poll until every (port, path, headers[, tls]) answers 2xx. Returns None or an error."""
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
         if not proc.alive():
             return f"{proc.name} exited with code {proc.popen.returncode}"
         ok = True
-        for port, path, headers in checks:
-            status, body = http_get(port, path, headers, timeout=0.5)
+        for port, path, headers, *tls in checks:
+            status, body = http_get(port, path, headers, timeout=0.5, tls=bool(tls and tls[0]))
             if status is None or not 200 <= status < 300:
                 ok, last = False, f"GET :{port}{path} -> {status} {body[:200]!r}"
                 break

@@ -2,7 +2,7 @@
 import threading
 import time
 
-from . import procs, targets, wrk
+from . import h2load, procs, targets, wrk
 
 PROXY_CPU, LOAD_CPU = 0, 1
 
@@ -16,7 +16,7 @@ class Run:
 
     def ctx(self, scenario):
         return {"scenario": scenario, "upstream_port": self.upstream_port,
-                "upstream_url": f"http://127.0.0.1:{self.upstream_port}"}
+                "upstream_url": f"http://127.0.0.1:{self.upstream_port}", "run_dir": self.run_dir}
 
     def preflight(self, target, scenario):
         """Start once with the scenario's config. Returns None or the reason it failed."""
@@ -33,6 +33,17 @@ class Run:
         finally:
             proc.stop()
 
+    @staticmethod
+    def load_fn(scenario):
+        """The load generator of a scenario: wrk over http or https, or h2load (always TLS)."""
+        if scenario.load == "h2load":
+            if not procs.which("h2load"):
+                raise RuntimeError("h2load not installed (bench/run --install-deps)")
+            return h2load.run
+        if scenario.tls:
+            return lambda *args: wrk.run(*args, scheme="https")
+        return wrk.run
+
     def one(self, target, scenario, conns, rnd, perf=None):
         """One measured run. Returns a result dict (always; 'valid' False with 'errors' on failure)."""
         a = self.args
@@ -48,9 +59,10 @@ class Run:
         try:
             if scenario.before_load:
                 res["errors"].extend(scenario.before_load(ctx) or [])
+            load = self.load_fn(scenario)
             if a.warmup > 0:
-                wrk.run(self.run_dir, target.proxy_port, scenario.path, scenario.headers, conns,
-                        a.warmup, self.load_cpu)
+                load(self.run_dir, target.proxy_port, scenario.path, scenario.headers, conns,
+                     a.warmup, self.load_cpu)
             up0 = targets.upstream_requests(self.upstream_port)
             cpu0 = procs.tree_cpu_seconds(proc.pid)
             ucpu0 = procs.tree_cpu_seconds(self.upstream_pid)
@@ -61,8 +73,8 @@ class Run:
                 th.start()
             rec = perf(proc.pid, a.duration) if perf else None
             try:
-                w = wrk.run(self.run_dir, target.proxy_port, scenario.path, scenario.headers,
-                            conns, a.duration, self.load_cpu)
+                w = load(self.run_dir, target.proxy_port, scenario.path, scenario.headers,
+                         conns, a.duration, self.load_cpu)
             finally:
                 stop.set()
                 if th:

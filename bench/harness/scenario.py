@@ -23,6 +23,10 @@ class Scenario:
         # rps_x_nginx (within-round ratio), rps_x_scenario / p99_x_scenario (vs scenario "vs",
         # same run, gatehouse only); "min" or "max" is the bound.
         self.goal = getattr(module, "GOAL", None)
+        # TLS = True: every target terminates TLS (HTTP/1.1 and h2 by ALPN) with the same ECDSA
+        # P-256 certificate; LOAD picks the load generator: "wrk" (HTTP/1.1) or "h2load" (h2).
+        self.tls = bool(getattr(module, "TLS", False))
+        self.load = getattr(module, "LOAD", "wrk")
         self.kong_config = module.kong_config
 
 

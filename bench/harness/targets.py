@@ -1,5 +1,6 @@
 """The upstream and the proxies under test: config files, start commands, readiness."""
 import os
+import subprocess
 
 from . import procs, yamlout
 
@@ -60,6 +61,17 @@ def start_upstream(run_dir, cpu, nginx):
     return p, port
 
 
+def tls_cert(run_dir):
+    """(cert, key) paths of the ECDSA P-256 certificate every TLS target serves (made once)."""
+    cert, key = os.path.join(run_dir, "tls-cert.pem"), os.path.join(run_dir, "tls-key.pem")
+    if not os.path.exists(cert):
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", key, "-out", cert, "-days", "30", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost"], check=True, capture_output=True)
+    return cert, key
+
+
 def upstream_requests(port):
     """Total requests the upstream nginx has handled (stub_status), or None."""
     status, body = procs.http_get(port, UPSTREAM_STATUS, timeout=2)
@@ -109,6 +121,15 @@ class NginxProxy(Target):
             self.status_port = procs.free_port()
             status = (f"    server {{ listen 127.0.0.1:{self.status_port}; "
                       f"location = /status {{ return 200 '{{}}'; }} }}\n")
+        sc = ctx["scenario"]
+        listen, tls = f"127.0.0.1:{self.proxy_port} reuseport backlog=4096", ""
+        if sc.tls:
+            # Kong's nginx template: TLS 1.2/1.3, a 10 MiB shared session cache, tickets on.
+            cert, key = tls_cert(ctx["run_dir"])
+            listen += " ssl http2"
+            tls = (f"        ssl_certificate {cert};\n        ssl_certificate_key {key};\n"
+                   "        ssl_protocols TLSv1.2 TLSv1.3;\n"
+                   "        ssl_session_cache shared:SSL:10m;\n        ssl_session_timeout 1d;\n")
         conf = NGINX_COMMON.format(workers=self.workers, dir=d) + "http {\n" + \
             NGINX_HTTP_COMMON.format(dir=d, kareq=KEEPALIVE_REQUESTS) + f"""\
     upstream bench_upstream {{
@@ -117,8 +138,8 @@ class NginxProxy(Target):
         keepalive_requests {KEEPALIVE_REQUESTS};
     }}
     server {{
-        listen 127.0.0.1:{self.proxy_port} reuseport backlog=4096;
-        location / {{
+        listen {listen};
+{tls}        location / {{
 {extra}            proxy_pass http://bench_upstream;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -129,7 +150,7 @@ class NginxProxy(Target):
         path = os.path.join(d, "nginx.conf")
         with open(path, "w") as f:
             f.write(conf)
-        checks = [(self.proxy_port, ctx["scenario"].path, ctx["scenario"].headers)]
+        checks = [(self.proxy_port, sc.path, sc.headers, sc.tls)]
         if self.status_port:
             checks.insert(0, (self.status_port, "/status", None))
         return [self.nginx, "-p", d, "-c", path], checks
@@ -199,9 +220,14 @@ class Gatehouse(Target):
             # nginx runs with `access_log off`; compare like with like.
             "proxy_access_log": "off",
         }
-        settings.update(ctx["scenario"].gatehouse_settings)
+        sc = ctx["scenario"]
+        if sc.tls:
+            cert, key = tls_cert(ctx["run_dir"])
+            settings.update(proxy_listen=f"127.0.0.1:{self.proxy_port} ssl http2 reuseport",
+                            ssl_cert=cert, ssl_cert_key=key)
+        settings.update(sc.gatehouse_settings)
         with open(conf, "w") as f:
             f.writelines(f"{k} = {v}\n" for k, v in settings.items())
         return [self.binary, "start", "-c", conf], [
             (self.status_port, "/status", None),
-            (self.proxy_port, ctx["scenario"].path, ctx["scenario"].headers)]
+            (self.proxy_port, sc.path, sc.headers, sc.tls)]

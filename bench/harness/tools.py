@@ -13,12 +13,14 @@ OUT = os.path.join(BENCH_DIR, "out")
 
 
 def install_deps(flamegraph=False):
-    want = {"nginx": "nginx", "wrk": "wrk", "haproxy": "haproxy"}
+    # openssl makes the TLS scenarios' certificate, h2load drives the h2 scenario.
+    want = {"nginx": "nginx", "wrk": "wrk", "haproxy": "haproxy", "openssl": "openssl",
+            "h2load": "nghttp2-client"}
     if flamegraph:
         want["perf"] = "linux-perf"
     missing = [pkg for exe, pkg in want.items() if not procs.which(exe)]
     if not missing:
-        print("deps: nginx, wrk, haproxy already installed")
+        print("deps: nginx, wrk, haproxy, openssl, h2load already installed")
         return
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")

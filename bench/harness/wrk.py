@@ -28,13 +28,14 @@ def script_path(run_dir):
     return path
 
 
-def run(run_dir, port, path, headers, conns, duration, cpu, wrk="wrk", timeout_s=5):
+def run(run_dir, port, path, headers, conns, duration, cpu, wrk="wrk", timeout_s=5,
+        scheme="http"):
     """Returns a dict: requests, rps, errors (socket + status), latency percentiles in µs."""
     argv = procs.pin_prefix(cpu) + [wrk, "-t1", f"-c{conns}", f"-d{duration}s", "--latency",
                                     f"--timeout={timeout_s}s", "-s", script_path(run_dir)]
     for k, v in (headers or {}).items():
         argv += ["-H", f"{k}: {v}"]
-    argv.append(f"http://127.0.0.1:{port}{path}")
+    argv.append(f"{scheme}://127.0.0.1:{port}{path}")
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
     line = next((l for l in out.stdout.splitlines() if l.startswith("WRKJSON ")), None)
     if out.returncode != 0 or line is None:

@@ -18,6 +18,7 @@ mod paging;
 pub mod render;
 mod schemas;
 mod status;
+mod tls_listen;
 
 use std::io;
 use std::net::SocketAddr;
@@ -31,7 +32,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
+use gatehouse_proxy::tls::TlsAcceptor;
 use tokio::sync::watch;
 
 pub use control::Control;
@@ -52,6 +55,13 @@ pub struct AdminState {
     pub proxy_connections: Arc<AtomicUsize>,
     /// `X-Kong-Admin-Latency` on Admin API responses (`headers` setting).
     pub admin_latency_header: bool,
+}
+
+/// One Admin or Status listener: its address, and the TLS acceptor when it is marked `ssl`.
+#[derive(Clone)]
+pub struct Listen {
+    pub addr: SocketAddr,
+    pub tls: Option<TlsAcceptor>,
 }
 
 /// The Admin and Status listeners, served by one dedicated thread.
@@ -144,27 +154,44 @@ async fn admin_latency(req: Request, next: Next) -> Response {
 }
 
 impl AdminServer {
-    /// Binds the listeners on the calling thread, then serves them from one new thread.
+    /// Binds plain listeners on the calling thread, then serves them from one new thread.
     pub fn start(
         admin: &[SocketAddr],
         status: &[SocketAddr],
         state: AdminState,
     ) -> io::Result<AdminServer> {
-        let bind = |a: &SocketAddr| -> io::Result<std::net::TcpListener> {
-            let l = std::net::TcpListener::bind(a)
+        let plain = |addrs: &[SocketAddr]| -> Vec<Listen> {
+            addrs
+                .iter()
+                .map(|&addr| Listen { addr, tls: None })
+                .collect()
+        };
+        AdminServer::start_listeners(&plain(admin), &plain(status), state)
+    }
+
+    /// Binds the listeners (plain or TLS) on the calling thread, then serves them from one new
+    /// thread.
+    pub fn start_listeners(
+        admin: &[Listen],
+        status: &[Listen],
+        state: AdminState,
+    ) -> io::Result<AdminServer> {
+        let bind = |l: &Listen| -> io::Result<(std::net::TcpListener, Option<TlsAcceptor>)> {
+            let a = l.addr;
+            let tcp = std::net::TcpListener::bind(a)
                 .map_err(|e| io::Error::new(e.kind(), format!("bind {a}: {e}")))?;
-            l.set_nonblocking(true)?;
-            Ok(l)
+            tcp.set_nonblocking(true)?;
+            Ok((tcp, l.tls.clone()))
         };
         let admin_l: Vec<_> = admin.iter().map(bind).collect::<io::Result<_>>()?;
         let status_l: Vec<_> = status.iter().map(bind).collect::<io::Result<_>>()?;
         let admin_addrs = admin_l
             .iter()
-            .map(|l| l.local_addr())
+            .map(|l| l.0.local_addr())
             .collect::<io::Result<_>>()?;
         let status_addrs = status_l
             .iter()
-            .map(|l| l.local_addr())
+            .map(|l| l.0.local_addr())
             .collect::<io::Result<_>>()?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -177,13 +204,13 @@ impl AdminServer {
                     let mut tasks = Vec::new();
                     let listeners = admin_l
                         .into_iter()
-                        .map(|l| (l, admin_router(state.clone())))
+                        .map(|(l, tls)| (l, tls, admin_router(state.clone())))
                         .chain(
                             status_l
                                 .into_iter()
-                                .map(|l| (l, status_router(state.clone()))),
+                                .map(|(l, tls)| (l, tls, status_router(state.clone()))),
                         );
-                    for (l, router) in listeners {
+                    for (l, tls, router) in listeners {
                         let Ok(l) = tokio::net::TcpListener::from_std(l) else {
                             continue;
                         };
@@ -192,13 +219,20 @@ impl AdminServer {
                             let stop = async move {
                                 let _ = rx.wait_for(|s| *s).await;
                             };
-                            if let Err(e) = axum::serve(
-                                l,
-                                router.into_make_service_with_connect_info::<SocketAddr>(),
-                            )
-                            .with_graceful_shutdown(stop)
-                            .await
-                            {
+                            let app = router.into_make_service_with_connect_info::<SocketAddr>();
+                            let served = match tls {
+                                None => axum::serve(l, app).with_graceful_shutdown(stop).await,
+                                Some(acceptor) => match tls_listen::TlsListener::new(l, acceptor) {
+                                    // `tap_io` gives the TLS listener axum's `ConnectInfo`.
+                                    Ok(tl) => {
+                                        axum::serve(tl.tap_io(|_| {}), app)
+                                            .with_graceful_shutdown(stop)
+                                            .await
+                                    }
+                                    Err(e) => Err(e),
+                                },
+                            };
+                            if let Err(e) = served {
                                 tracing::error!(error = %e, "admin listener failed");
                             }
                         }));

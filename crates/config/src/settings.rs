@@ -9,6 +9,7 @@
 //! Pure: the caller reads the file and the environment and passes them in.
 
 mod keys;
+mod ssl;
 mod values;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 pub use keys::{BUNDLED_PLUGINS, IGNORED_KEYS, IGNORED_PREFIXES};
+pub use ssl::{SslSettings, TlsVersion};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RouterFlavor {
@@ -158,6 +160,8 @@ pub struct Settings {
     /// Enabled plugin names, `bundled` expanded.
     pub plugins: Vec<String>,
     pub log_level: String,
+    /// `ssl_*`, `admin_ssl_*`, `status_ssl_*`: TLS server settings (see `settings/ssl.rs`).
+    pub ssl: SslSettings,
     /// Notes for the operator (ignored keys, deprecated values); log them at start-up.
     pub warnings: Vec<String>,
 }
@@ -217,6 +221,7 @@ impl Settings {
             upstream_request_id: true,
             plugins: BUNDLED_PLUGINS.iter().map(|p| p.to_string()).collect(),
             log_level: "notice".into(),
+            ssl: SslSettings::default(),
             warnings: Vec::new(),
         }
     }
@@ -292,6 +297,12 @@ impl Settings {
                 ));
             }
         }
+        settings.ssl.finish(
+            &settings.proxy_listen,
+            &settings.admin_listen,
+            &settings.status_listen,
+            &mut errors,
+        );
         if errors.is_empty() {
             Ok(settings)
         } else {
@@ -389,6 +400,7 @@ impl Settings {
                 }
                 self.log_level = level;
             }
+            k if ssl::SSL_KEYS.contains(&k) => self.ssl.apply(k, value)?,
             _ => self.warnings.push(format!(
                 "'{key}' {origin} is a Kong setting Gatehouse does not use; ignored"
             )),
@@ -454,7 +466,7 @@ const USED_KEYS: &[&str] = &[
 ];
 
 fn is_known(key: &str) -> bool {
-    USED_KEYS.contains(&key) || keys::is_ignored(key)
+    USED_KEYS.contains(&key) || ssl::SSL_KEYS.contains(&key) || keys::is_ignored(key)
 }
 
 /// Kong's conf format (penlight `pl.config` + `strip_comments` in `kong/conf_loader`): one

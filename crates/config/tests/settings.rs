@@ -364,3 +364,95 @@ fn all_errors_reported() {
     let err = load_err("foo = 1\nbar = 2\nlog_level = x", &[]);
     assert_eq!(err.lines().count(), 3, "{err}");
 }
+
+#[test]
+fn ssl_settings() {
+    use gatehouse_config::settings::TlsVersion::*;
+    let d = load("", &[]);
+    assert_eq!(d.ssl.protocols, vec![Tls1_2, Tls1_3]);
+    assert!(d.ssl.cert.is_empty() && d.ssl.session_tickets);
+    assert_eq!(d.ssl.session_timeout.as_secs(), 86_400);
+
+    // (conf, protocols in force): a named suite decides; `custom` takes ssl_protocols.
+    let cases = [
+        ("ssl_cipher_suite = modern", vec![Tls1_3]),
+        (
+            "ssl_cipher_suite = old",
+            vec![Tls1_0, Tls1_1, Tls1_2, Tls1_3],
+        ),
+        ("ssl_cipher_suite = fips", vec![Tls1_2]),
+        ("ssl_protocols = TLSv1.2", vec![Tls1_2, Tls1_3]),
+        (
+            "ssl_cipher_suite = custom\nssl_protocols = TLSv1.3 TLSv1.2",
+            vec![Tls1_2, Tls1_3],
+        ),
+        (
+            "ssl_cipher_suite = custom\nssl_protocols = TLSv1.2",
+            vec![Tls1_2],
+        ),
+    ];
+    for (text, protocols) in cases {
+        assert_eq!(load(text, &[]).ssl.protocols, protocols, "{text}");
+    }
+
+    let s = load(
+        "ssl_cert = /a.crt, /b.crt\nssl_cert_key = /a.key,/b.key\nssl_session_tickets = off\n\
+         ssl_session_timeout = 10m\nssl_session_cache_size = 1m",
+        &[
+            ("KONG_ADMIN_SSL_CERT", "/admin.crt"),
+            ("KONG_ADMIN_SSL_CERT_KEY", "/admin.key"),
+        ],
+    );
+    assert_eq!(s.ssl.cert, vec!["/a.crt", "/b.crt"]);
+    assert_eq!(s.ssl.cert_key, vec!["/a.key", "/b.key"]);
+    assert_eq!(s.ssl.admin_cert, vec!["/admin.crt"]);
+    assert!(!s.ssl.session_tickets);
+    assert_eq!(s.ssl.session_timeout.as_secs(), 600);
+    assert_eq!(s.ssl.session_cache_size, 1 << 20);
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+
+    // Kong's cross-key rules apply to a listener family that has an `ssl` entry.
+    let errors: &[ErrorCase] = &[
+        ("ssl_cert = /a.crt", &[], "ssl_cert_key must be specified"),
+        ("ssl_cert_key = /a.key", &[], "ssl_cert must be specified"),
+        (
+            "ssl_cert = /a.crt,/b.crt\nssl_cert_key = /a.key",
+            &[],
+            "ssl_cert was specified 2 times while ssl_cert_key was specified 1 times",
+        ),
+        (
+            "admin_listen = 127.0.0.1:8444 ssl\nadmin_ssl_cert = /a.crt",
+            &[],
+            "admin_ssl_cert_key must be specified",
+        ),
+        (
+            "status_listen = 127.0.0.1:8100 ssl\nstatus_ssl_cert_key = /a.key",
+            &[],
+            "status_ssl_cert must be specified",
+        ),
+        (
+            "ssl_cipher_suite = strong",
+            &[],
+            "Undefined cipher suite strong",
+        ),
+        (
+            "ssl_cipher_suite = custom\nssl_protocols = SSLv3",
+            &[],
+            "unknown protocol 'SSLv3'",
+        ),
+        (
+            "ssl_session_timeout = soon",
+            &[],
+            "invalid value 'soon' for 'ssl_session_timeout'",
+        ),
+    ];
+    for (text, vars, expected) in errors {
+        let err = load_err(text, vars);
+        assert!(
+            err.contains(expected),
+            "{text:?}: expected {expected:?} in {err:?}"
+        );
+    }
+    // Without an ssl admin listener, half an admin pair is not an error (Kong checks per family).
+    load("admin_ssl_cert = /a.crt", &[]);
+}

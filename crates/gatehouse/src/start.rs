@@ -11,8 +11,10 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use arc_swap::ArcSwap;
 use gatehouse_admin::control::{self, LoadError};
-use gatehouse_admin::{AdminServer, AdminState, Control};
+use gatehouse_admin::{AdminServer, AdminState, Control, Listen};
+use gatehouse_config::settings::ListenAddr;
 use gatehouse_config::{hash_text, parse, ParseOptions, Settings};
+use gatehouse_proxy::tls::Family;
 use gatehouse_proxy::{Observability, Proxy, ProxyOptions, Snapshot};
 use gatehouse_store::Store;
 
@@ -163,11 +165,11 @@ fn start(conf: Option<PathBuf>, prefix: Option<PathBuf>) -> Result<()> {
 
     let proxy = Proxy::start(ProxyOptions::from_settings(&settings), cell.clone())
         .context("cannot start the proxy")?;
-    let admin_addrs: Vec<_> = settings.admin_listen.iter().map(|l| l.addr).collect();
-    let status_addrs: Vec<_> = settings.status_listen.iter().map(|l| l.addr).collect();
-    let admin = AdminServer::start(
-        &admin_addrs,
-        &status_addrs,
+    let admin_listen = admin_listeners(&settings, &settings.admin_listen, Family::Admin)?;
+    let status_listen = admin_listeners(&settings, &settings.status_listen, Family::Status)?;
+    let admin = AdminServer::start_listeners(
+        &admin_listen,
+        &status_listen,
         AdminState {
             control: Arc::new(Control::new(cell, store, parse_options(&settings))),
             admin_latency_header: settings.headers.admin_latency,
@@ -190,6 +192,30 @@ fn start(conf: Option<PathBuf>, prefix: Option<PathBuf>) -> Result<()> {
     proxy.shutdown(DRAIN_GRACE);
     admin.shutdown();
     Ok(())
+}
+
+/// The Admin or Status listeners, with a TLS acceptor for each `ssl` entry (one per family,
+/// built only when some entry asks for it).
+fn admin_listeners(
+    settings: &Settings,
+    listen: &[ListenAddr],
+    family: Family,
+) -> Result<Vec<Listen>> {
+    let acceptor = if listen.iter().any(|l| l.ssl) {
+        Some(
+            gatehouse_proxy::tls::family_acceptor(&settings.ssl, family, &settings.prefix)
+                .with_context(|| format!("cannot set up TLS for {family:?} listeners"))?,
+        )
+    } else {
+        None
+    };
+    Ok(listen
+        .iter()
+        .map(|l| Listen {
+            addr: l.addr,
+            tls: if l.ssl { acceptor.clone() } else { None },
+        })
+        .collect())
 }
 
 /// `declarative_config_string`, else `declarative_config` (either is persisted); otherwise

@@ -2,6 +2,8 @@
 //! TLS or HTTP/2 support), h2c with prior knowledge on listeners marked `http2` (told apart from
 //! HTTP/1.1 by peeking at the connection preface), and TLS with ALPN choosing h2 or HTTP/1.1.
 //!
+//! Listeners marked `proxy_protocol` read a PROXY protocol header first (`proxy_protocol.rs`).
+//!
 //! A client that sends garbage or stalls costs one socket: the TLS handshake runs under a
 //! timeout, h2 protocol errors end that connection only (hyper answers with GOAWAY), and each
 //! failure is logged once.
@@ -22,6 +24,7 @@ use tokio::sync::watch;
 
 use crate::forwarded::Peer;
 use crate::pool::LocalExec;
+use crate::proxy_protocol;
 use crate::request;
 use crate::server::Worker;
 use crate::snapshot::SnapshotCell;
@@ -38,11 +41,17 @@ const H2_MAX_PENDING_RESETS: usize = 20;
 /// (CVE-2024-27316-style floods of bad frames).
 const H2_MAX_LOCAL_ERROR_RESETS: usize = 256;
 
-/// What a listener speaks.
+/// What a listener speaks; `proxy_protocol`: a PROXY protocol header comes first.
 #[derive(Clone)]
 pub(crate) enum ListenKind {
-    Plain { h2c: bool },
-    Tls { acceptor: TlsAcceptor },
+    Plain {
+        h2c: bool,
+        proxy_protocol: bool,
+    },
+    Tls {
+        acceptor: TlsAcceptor,
+        proxy_protocol: bool,
+    },
 }
 
 /// The certificate resolver of the TLS listeners: the current snapshot's SNI certificates, then
@@ -87,42 +96,76 @@ pub(crate) async fn accept_loop(
         let local = stream.local_addr().ok().or(local_addr).unwrap_or(peer_addr);
         let serial = worker.next_connection_serial();
         let https = matches!(kind, ListenKind::Tls { .. });
-        let mut peer = Peer::new(serial, peer_addr, local, https, &worker.opts.trusted_ips);
-        let (worker, shutdown) = (worker.clone(), shutdown.clone());
+        let peer = Peer::new(serial, peer_addr, local, https, &worker.opts.trusted_ips);
+        let (worker, shutdown, kind) = (worker.clone(), shutdown.clone(), kind.clone());
         let open = Open::new(&worker, &active);
-        match &kind {
-            ListenKind::Plain { h2c: false } => {
-                tokio::task::spawn_local(async move {
-                    serve_h1(stream, Rc::new(peer), worker, shutdown).await;
-                    drop(open);
-                });
+        tokio::task::spawn_local(async move {
+            serve_connection(stream, peer, kind, worker, shutdown).await;
+            drop(open);
+        });
+    }
+}
+
+async fn serve_connection(
+    mut stream: TcpStream,
+    mut peer: Peer,
+    kind: ListenKind,
+    worker: Rc<Worker>,
+    shutdown: watch::Receiver<Option<Duration>>,
+) {
+    let pp = match &kind {
+        ListenKind::Plain { proxy_protocol, .. } | ListenKind::Tls { proxy_protocol, .. } => {
+            *proxy_protocol
+        }
+    };
+    if pp && !proxy_header(&mut stream, &mut peer, &worker).await {
+        return;
+    }
+    match kind {
+        ListenKind::Plain { h2c: false, .. } => {
+            serve_h1(stream, Rc::new(peer), worker, shutdown).await
+        }
+        ListenKind::Plain { h2c: true, .. } => match h2_preface(&stream).await {
+            Some(true) => serve_h2(stream, Rc::new(peer), worker, shutdown).await,
+            Some(false) => serve_h1(stream, Rc::new(peer), worker, shutdown).await,
+            None => {}
+        },
+        ListenKind::Tls { acceptor, .. } => {
+            let timeout = worker.opts.handshake_timeout;
+            if let Ok(a) = tls::accept(&acceptor, stream, timeout).await {
+                peer.sni = a.sni.map(String::into_boxed_str);
+                let peer = Rc::new(peer);
+                if a.alpn.as_deref() == Some(b"h2") {
+                    serve_h2(a.stream, peer, worker, shutdown).await;
+                } else {
+                    serve_h1(a.stream, peer, worker, shutdown).await;
+                }
             }
-            ListenKind::Plain { h2c: true } => {
-                tokio::task::spawn_local(async move {
-                    match h2_preface(&stream).await {
-                        Some(true) => serve_h2(stream, Rc::new(peer), worker, shutdown).await,
-                        Some(false) => serve_h1(stream, Rc::new(peer), worker, shutdown).await,
-                        None => {}
-                    }
-                    drop(open);
-                });
-            }
-            ListenKind::Tls { acceptor } => {
-                let acceptor = acceptor.clone();
-                tokio::task::spawn_local(async move {
-                    let timeout = worker.opts.handshake_timeout;
-                    if let Ok(a) = tls::accept(&acceptor, stream, timeout).await {
-                        peer.sni = a.sni.map(String::into_boxed_str);
-                        let peer = Rc::new(peer);
-                        if a.alpn.as_deref() == Some(b"h2") {
-                            serve_h2(a.stream, peer, worker, shutdown).await;
-                        } else {
-                            serve_h1(a.stream, peer, worker, shutdown).await;
-                        }
-                    }
-                    drop(open);
-                });
-            }
+        }
+    }
+}
+
+/// Reads the PROXY protocol header; the client address it carries replaces the peer's when the
+/// peer is trusted and `real_ip_header = proxy_protocol` (nginx's realip rules). `false`: no
+/// valid header, the connection is dropped.
+async fn proxy_header(stream: &mut TcpStream, peer: &mut Peer, worker: &Worker) -> bool {
+    match proxy_protocol::read(stream, worker.opts.handshake_timeout).await {
+        Ok(Some(source))
+            if peer.trusted && worker.opts.real_ip_header.as_str() == "proxy_protocol" =>
+        {
+            *peer = Peer::new(
+                peer.serial,
+                source,
+                peer.local,
+                peer.https,
+                &worker.opts.trusted_ips,
+            );
+            true
+        }
+        Ok(_) => true,
+        Err(why) => {
+            tracing::info!(peer = %peer.addr, error = %why, "PROXY protocol header missing or invalid, closing the connection");
+            false
         }
     }
 }

@@ -15,6 +15,7 @@ mod logs;
 mod observe;
 mod otel;
 mod pool;
+mod proxy_protocol;
 mod request;
 mod respond;
 mod server;

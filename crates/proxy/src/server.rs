@@ -24,7 +24,7 @@ use gatehouse_router::MatchCache;
 use crate::conn::{accept_loop, ListenKind, SnapshotCerts};
 use crate::pool::Pool;
 use crate::snapshot::SnapshotCell;
-use crate::tls::{self, CertStore, ServerTls, ServerTlsOptions};
+use crate::tls::{self, CertStore, ServerTls};
 
 /// What the proxy threads need from the settings.
 #[derive(Debug, Clone)]
@@ -43,6 +43,8 @@ pub struct ProxyOptions {
     /// A TLS handshake that has not finished after this long is dropped (nginx's
     /// `client_header_timeout`, 60 s, covers the handshake too).
     pub handshake_timeout: Duration,
+    /// `ssl_*` settings: default certificates, protocols, ciphers, resumption.
+    pub ssl: gatehouse_config::settings::SslSettings,
 }
 
 impl ProxyOptions {
@@ -57,6 +59,7 @@ impl ProxyOptions {
             upstream_request_id: s.upstream_request_id,
             prefix: s.prefix.clone(),
             handshake_timeout: Duration::from_secs(60),
+            ssl: s.ssl.clone(),
         }
     }
 }
@@ -152,9 +155,13 @@ impl Proxy {
                 };
                 ListenKind::Tls {
                     acceptor: server.acceptor(),
+                    proxy_protocol: l.proxy_protocol,
                 }
             } else {
-                ListenKind::Plain { h2c: l.http2 }
+                ListenKind::Plain {
+                    h2c: l.http2,
+                    proxy_protocol: l.proxy_protocol,
+                }
             };
             let backlog = l.backlog.map_or(16384, |b| b.min(i32::MAX as u32) as i32);
             // Port 0: the first bind picks the port; the other threads join it.
@@ -290,15 +297,21 @@ fn run_thread(
 }
 
 /// The shared TLS configuration of the `ssl` listeners (ALPN offers h2 only where the listener
-/// has `http2`): certificates from the current snapshot, the default certificate from the prefix.
+/// has `http2`): certificates from the current snapshot, then `ssl_cert` or the default
+/// certificate from the prefix; protocols, ciphers and resumption from the `ssl_*` settings.
 fn server_tls(opts: &ProxyOptions, cell: &SnapshotCell, http2: bool) -> io::Result<ServerTls> {
-    let default = tls::default_certificate(&opts.prefix)
+    let defaults = tls::default_keys(&opts.ssl, tls::Family::Proxy, &opts.prefix)
         .map_err(|e| io::Error::new(e.kind(), format!("default TLS certificate: {e}")))?;
+    let default = CertStore::only_defaults(&defaults)
+        .ok_or_else(|| io::Error::other("no default TLS certificate"))?;
     let resolver = Arc::new(SnapshotCerts {
         cell: cell.clone(),
-        default: CertStore::only_default(&default),
+        default,
     });
-    let mut options = ServerTlsOptions::default();
+    let (mut options, warnings) = tls::server_options(&opts.ssl)?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
     if !http2 {
         options.alpn = vec![b"http/1.1".to_vec()];
     }

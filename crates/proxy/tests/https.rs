@@ -365,3 +365,72 @@ async fn h2c_prior_knowledge_and_http1_share_an_http2_port() {
     // No TLS files are needed without an ssl listener.
     assert!(!prefix.path().join(tls::DEFAULT_CERT_FILE).exists());
 }
+
+#[tokio::test]
+async fn proxy_protocol_gives_the_client_address_before_http_and_tls() {
+    let up = Upstream::start("a");
+    let prefix = tempfile::tempdir().expect("tempdir");
+    let yaml = config(&up, &[], json!([{"paths": ["/"]}]));
+    let start = |extra: &str| {
+        let conf = format!(
+            "proxy_listen = 127.0.0.1:0 proxy_protocol, 127.0.0.1:0 ssl proxy_protocol\n\
+             nginx_worker_processes = 1\nprefix = {}\n{extra}\n",
+            prefix.path().display()
+        );
+        let settings =
+            Settings::load(Some(&conf), Vec::<(String, String)>::new(), 1).expect("conf");
+        Gateway::start_with(&yaml, ProxyOptions::from_settings(&settings))
+    };
+    let trusting = start("trusted_ips = 127.0.0.1\nreal_ip_header = proxy_protocol");
+    let untrusting = start("real_ip_header = proxy_protocol");
+
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+    v2.extend_from_slice(&[198, 51, 100, 7, 127, 0, 0, 1, 0x30, 0x39, 0x1f, 0x40]);
+    let v1 = b"PROXY TCP4 203.0.113.9 127.0.0.1 40000 8000\r\n".to_vec();
+    let local = b"PROXY UNKNOWN\r\n".to_vec();
+    // (gateway, header, TLS after it, X-Real-IP the upstream sees)
+    let cases: [(&Gateway, &[u8], bool, &str); 6] = [
+        (&trusting, &v1, false, "203.0.113.9"),
+        (&trusting, &v2, false, "198.51.100.7"),
+        (&trusting, &v1, true, "203.0.113.9"),
+        (&trusting, &v2, true, "198.51.100.7"),
+        (&trusting, &local, false, "127.0.0.1"),
+        (&untrusting, &v1, false, "127.0.0.1"),
+    ];
+    for (gw, header, over_tls, real_ip) in cases {
+        let mut tcp = TcpStream::connect(gw.addrs[usize::from(over_tls)])
+            .await
+            .expect("connect");
+        tcp.write_all(header).await.expect("header");
+        let seen = if over_tls {
+            let tls = tokio_rustls::TlsConnector::from(client_config(&[b"http/1.1"]))
+                .connect(ServerName::try_from("pp.test").expect("name"), tcp)
+                .await
+                .expect("TLS after the PROXY header");
+            request(tls, false, "/pp", "pp.test").await
+        } else {
+            request(tcp, false, "/pp", "pp.test").await
+        };
+        assert_eq!(seen.status, 200, "{}", seen.body);
+        assert_eq!(
+            seen.upstream_header("x-real-ip").as_deref(),
+            Some(real_ip),
+            "{:?} tls={over_tls}",
+            String::from_utf8_lossy(header)
+        );
+    }
+
+    // Without the header (plain HTTP or a TLS ClientHello straight away) the connection is
+    // closed unanswered.
+    let mut tcp = TcpStream::connect(trusting.addrs[0])
+        .await
+        .expect("connect");
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = Vec::new();
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut buf))
+        .await
+        .expect("closed, not left hanging");
+    assert!(matches!(n, Ok(0) | Err(_)), "answered: {buf:?}");
+}

@@ -24,8 +24,14 @@ pub const DEFAULT_KEY_FILE: &str = "ssl/kong-default.key";
 /// generation that was cut short). A pair that exists but does not load is an error (never silently replaced: it may
 /// be the operator's). Blocking file I/O: call it at start-up, off the proxy threads.
 pub fn default_certificate(prefix: &Path) -> io::Result<Arc<CertifiedKey>> {
-    let cert_path = prefix.join(DEFAULT_CERT_FILE);
-    let key_path = prefix.join(DEFAULT_KEY_FILE);
+    default_certificate_named(prefix, "")
+}
+
+/// [`default_certificate`] for another listener family: `<prefix>/ssl/<family>kong-default.*`
+/// (Kong's `admin-kong-default.crt`, `status-kong-default.crt`).
+pub fn default_certificate_named(prefix: &Path, family: &str) -> io::Result<Arc<CertifiedKey>> {
+    let cert_path = prefix.join(format!("ssl/{family}kong-default.crt"));
+    let key_path = prefix.join(format!("ssl/{family}kong-default.key"));
     if !cert_path.exists() {
         generate(&cert_path, &key_path)?;
     }

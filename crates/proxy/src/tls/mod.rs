@@ -22,11 +22,13 @@
 //!   a timeout and drops only that socket.
 //!
 //! Files: `validate.rs` (config checks), `store.rs` (SNI → certificate, server config),
-//! `default_cert.rs` (the self-signed fallback under the prefix), `accept.rs` (downstream
-//! handshake), `client.rs` (upstream TLS).
+//! `default_cert.rs` (the self-signed fallback under the prefix), `conf.rs` (`kong.conf`'s
+//! `ssl_*` settings in rustls terms), `accept.rs` (downstream handshake), `client.rs` (upstream
+//! TLS).
 
 mod accept;
 mod client;
+mod conf;
 mod default_cert;
 mod store;
 mod validate;
@@ -40,7 +42,10 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 pub use accept::{accept, AcceptError, Accepted};
 pub use client::{connect_tls, ClientTls, UpstreamTlsDefaults};
-pub use default_cert::{default_certificate, DEFAULT_CERT_FILE, DEFAULT_KEY_FILE};
+pub use conf::{default_keys, family_acceptor, server_options, Family};
+pub use default_cert::{
+    default_certificate, default_certificate_named, DEFAULT_CERT_FILE, DEFAULT_KEY_FILE,
+};
 pub use store::{CertStore, ServerTls, ServerTlsOptions};
 pub use validate::validate;
 

@@ -150,6 +150,23 @@ impl CertStore {
         }
     }
 
+    /// A store serving `keys` (e.g. `ssl_cert`'s list) to every client: the first ECDSA and the
+    /// first RSA key, chosen per handshake by what the client can verify; the first key when
+    /// there is only one kind.
+    pub fn only_defaults(keys: &[Arc<CertifiedKey>]) -> Option<CertStore> {
+        let first = keys.first()?;
+        let ecdsa = keys.iter().find(|k| is_ecdsa(k));
+        let other = keys.iter().find(|k| !is_ecdsa(k));
+        let pair = match (ecdsa, other) {
+            (Some(e), Some(o)) => CertPair::new(None, e.clone(), Some(o.clone())),
+            _ => CertPair::new(None, first.clone(), None),
+        };
+        Some(CertStore {
+            by_name: HashMap::new(),
+            default: Some(Arc::new(pair)),
+        })
+    }
+
     /// The id of the certificate entity served for `sni`, `None` for the default certificate.
     /// (What the handshake does, for tests, the Admin API and debugging.)
     pub fn certificate_for(&self, sni: Option<&str>) -> Option<Uuid> {
@@ -258,8 +275,12 @@ pub struct ServerTlsOptions {
     pub session_tickets: bool,
     /// Stateful resumption cache entries (0 = no cache).
     pub session_cache_size: usize,
-    /// Offer TLS 1.2 as well as 1.3 (Kong's default `ssl_protocols = TLSv1.2 TLSv1.3`).
+    /// Offer TLS 1.2 / TLS 1.3 (Kong's default `ssl_protocols = TLSv1.2 TLSv1.3`).
     pub tls12: bool,
+    pub tls13: bool,
+    /// The TLS 1.2 cipher suites to offer (`ssl_ciphers` with `ssl_cipher_suite = custom`);
+    /// `None`: all of the provider's. TLS 1.3 suites are always all offered.
+    pub tls12_suites: Option<Vec<rustls::SupportedCipherSuite>>,
 }
 
 impl Default for ServerTlsOptions {
@@ -270,6 +291,8 @@ impl Default for ServerTlsOptions {
             // Kong's 10m shared cache holds about 40 000 sessions.
             session_cache_size: 40_960,
             tls12: true,
+            tls13: true,
+            tls12_suites: None,
         }
     }
 }
@@ -342,12 +365,27 @@ fn server_config(
 ) -> Result<ServerConfig, TlsError> {
     {
         let server_err = |m: String| TlsError::new("server", 0, None, m);
-        let versions: &[&rustls::SupportedProtocolVersion] = if options.tls12 {
-            &[&rustls::version::TLS13, &rustls::version::TLS12]
-        } else {
-            &[&rustls::version::TLS13]
+        let versions: &[&rustls::SupportedProtocolVersion] = match (options.tls12, options.tls13) {
+            (true, true) => &[&rustls::version::TLS13, &rustls::version::TLS12],
+            (true, false) => &[&rustls::version::TLS12],
+            _ => &[&rustls::version::TLS13],
         };
-        let mut config = ServerConfig::builder_with_provider(provider())
+        let provider = match &options.tls12_suites {
+            None => provider(),
+            Some(tls12) => {
+                let base = provider();
+                let mut p = (*base).clone();
+                p.cipher_suites = base
+                    .cipher_suites
+                    .iter()
+                    .filter(|s| matches!(s, rustls::SupportedCipherSuite::Tls13(_)))
+                    .chain(tls12.iter())
+                    .copied()
+                    .collect();
+                Arc::new(p)
+            }
+        };
+        let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(versions)
             .map_err(|e| server_err(e.to_string()))?
             .with_no_client_auth()
