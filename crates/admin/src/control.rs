@@ -14,7 +14,7 @@ use gatehouse_config::{
 };
 use gatehouse_plugins::{PluginError, Seg};
 use gatehouse_proxy::tls::TlsError;
-use gatehouse_proxy::{BuildError, Snapshot, SnapshotCell};
+use gatehouse_proxy::{BuildError, Built, Snapshot, SnapshotCell};
 use gatehouse_router::RouterError;
 use gatehouse_store::{Store, StoreError};
 
@@ -34,6 +34,8 @@ pub enum LoadError {
     Build(#[from] BuildError),
     #[error("rendering the loaded configuration failed")]
     Render,
+    #[error("persisting the configuration failed")]
+    Persist,
 }
 
 /// What a successful load produced.
@@ -42,7 +44,8 @@ pub struct Loaded {
     pub parse_time: Duration,
     /// Router, plugin chains and balancers (reused parts excluded).
     pub build_time: Duration,
-    /// LMDB write, with the answer rendered alongside it.
+    /// LMDB write (it runs alongside the build and the rendering of the answer, and commits
+    /// once the build succeeded): from the end of parsing to the commit.
     pub write_time: Duration,
     pub total_time: Duration,
 }
@@ -135,18 +138,35 @@ impl Control {
             }
         };
         let parse_time = started.elapsed();
-        // Build before persisting: a config the data plane cannot serve must not reach LMDB.
+        // Build, persist and render the answer at once, all from the borrowed config. LMDB
+        // commits only once the build succeeded: a config the data plane cannot serve must not
+        // reach LMDB, and an aborted transaction leaves the stored one as it was.
         let previous = self.cell.load_full();
-        let snapshot = Arc::new(build(config, hash, self.flavor, Some(&previous))?);
-        drop(previous);
-        let build_time = started.elapsed() - parse_time;
-        let (written, rendered) = std::thread::scope(|s| {
-            let rendering = s.spawn(|| render(&snapshot.config));
-            let written = self.store.write_config(&snapshot.config, &snapshot.hash);
-            (written, rendering.join())
+        let (cfg, key) = (&config, hash.as_str());
+        let (built, build_time, written, rendered) = std::thread::scope(|s| {
+            let (verdict, decision) = std::sync::mpsc::channel::<bool>();
+            let writing = s.spawn(move || {
+                let commit = move || decision.recv().unwrap_or(false);
+                self.store.write_config_if(cfg, key, commit)
+            });
+            let rendering = s.spawn(move || render(cfg));
+            let built = Built::new(cfg, self.flavor, Some(&previous));
+            let build_time = started.elapsed() - parse_time;
+            let _ = verdict.send(built.is_ok());
+            (built, build_time, writing.join(), rendering.join())
         });
-        written?;
-        let write_time = started.elapsed() - parse_time - build_time;
+        drop(previous);
+        let built = match built {
+            Ok(b) => b,
+            Err(e) => return Err(build_error(e, &config, self.flavor)),
+        };
+        match written {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) | Err(_) => return Err(LoadError::Persist),
+            Ok(Err(e)) => return Err(e.into()),
+        }
+        let write_time = started.elapsed() - parse_time;
+        let snapshot = Arc::new(built.into_snapshot(config, hash));
         let rendered = rendered.map_err(|_| LoadError::Render)?;
         let replaced = self.cell.swap(snapshot.clone());
         // Freeing a 50k-entity snapshot takes tens of milliseconds: not on the answer's
@@ -173,14 +193,16 @@ pub fn build(
     flavor: RouterFlavor,
     previous: Option<&Snapshot>,
 ) -> Result<Snapshot, LoadError> {
-    let (error, config) = match Snapshot::try_build_from(config, hash, flavor, previous) {
-        Ok(s) => return Ok(s),
-        Err(failed) => failed,
-    };
+    Snapshot::try_build_from(config, hash, flavor, previous)
+        .map_err(|(error, config)| build_error(error, &config, flavor))
+}
+
+/// A build failure described against the config, in Kong's shape where Kong has one.
+fn build_error(error: BuildError, config: &Config, flavor: RouterFlavor) -> LoadError {
     match error {
         BuildError::Plugins(e) => {
-            let input = error_input(&config, &["plugins"]);
-            Err(LoadError::Invalid(plugin_config_error(&e, &input)))
+            let input = error_input(config, &["plugins"]);
+            LoadError::Invalid(plugin_config_error(&e, &input))
         }
         // Only the expressions flavor can fail in the router after validation (expressions
         // are compiled there).
@@ -189,20 +211,20 @@ pub fn build(
             field,
             error,
         }) if flavor == RouterFlavor::Expressions => {
-            let input = error_input(&config, &["routes"]);
-            Err(LoadError::Invalid(route_config_error(
+            let input = error_input(config, &["routes"]);
+            LoadError::Invalid(route_config_error(
                 &input,
                 &route,
                 field,
                 &error.to_string(),
-            )))
+            ))
         }
         BuildError::Tls(errors) => {
             // Certificate problems are reported against the entities as Kong renders them.
-            let input = error_input(&config, &["certificates", "ca_certificates", "services"]);
-            Err(LoadError::Invalid(tls_config_error(&errors, &input)))
+            let input = error_input(config, &["certificates", "ca_certificates", "services"]);
+            LoadError::Invalid(tls_config_error(&errors, &input))
         }
-        e => Err(LoadError::Build(e)),
+        e => LoadError::Build(e),
     }
 }
 

@@ -27,7 +27,7 @@ mod upgrade;
 pub use gatehouse_metrics as metrics;
 pub use observe::Observability;
 pub use server::{Proxy, ProxyOptions};
-pub use snapshot::{BuildError, Snapshot, SnapshotCell};
+pub use snapshot::{BuildError, Built, Snapshot, SnapshotCell};
 
 /// Gatehouse version, as reported in `Via`/`Server` headers and by the Admin API.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -120,6 +120,181 @@ pub struct Snapshot {
     cert_group: u64,
 }
 
+/// Everything compiled from a config, before the config itself moves into the snapshot. Built
+/// from a borrowed config, so the control side can persist that config in parallel and commit
+/// it only once this succeeded.
+pub struct Built {
+    router: Arc<Router>,
+    services: Vec<ServiceRt>,
+    routes: Vec<RouteRt>,
+    balancers: Arc<Vec<Balancer>>,
+    plugins: Plugins,
+    certs: Arc<CertStore>,
+    rate_limits: Arc<RateLimitStore>,
+    router_group: u64,
+    balancer_group: u64,
+    obs: SnapshotObs,
+    cert_group: u64,
+}
+
+impl Built {
+    /// Compiles `config`, reusing the router, balancers and certificates of `previous` when
+    /// the entities they are built from did not change.
+    pub fn new(
+        config: &Config,
+        flavor: RouterFlavor,
+        previous: Option<&Snapshot>,
+    ) -> Result<Built, BuildError> {
+        let router_group = router_fingerprint(config);
+        let balancer_group = balancer_fingerprint(config);
+        let router = match previous {
+            Some(p) if p.router_group == router_group => p.router.clone(),
+            _ => match Router::build(config, flavor) {
+                Ok(router) => Arc::new(router),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let balancers = match previous {
+            Some(p) if p.balancer_group == balancer_group => p.balancers.clone(),
+            _ => Arc::new(
+                config
+                    .upstreams
+                    .iter()
+                    .map(|u| balancer_for(config, u))
+                    .collect(),
+            ),
+        };
+        let cert_group = cert_fingerprint(config);
+        let certs = match previous {
+            Some(p) if p.cert_group == cert_group => p.certs.clone(),
+            _ => {
+                let errors = crate::tls::validate(config);
+                if !errors.is_empty() {
+                    return Err(BuildError::Tls(errors));
+                }
+                match CertStore::from_config(config) {
+                    Ok(certs) => Arc::new(certs),
+                    Err(e) => return Err(BuildError::Tls(vec![e])),
+                }
+            }
+        };
+        let tls_defaults = UpstreamTlsDefaults::default();
+        let rate_limits = previous.map_or_else(RateLimitStore::new, |p| p.rate_limits.clone());
+        let plugins = gatehouse_plugins::compile(config, &rate_limits)?;
+        let balancer_by_name: HashMap<&str, (usize, &Upstream)> = config
+            .upstreams
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.name.as_str(), (i, u)))
+            .collect();
+
+        let mut services = Vec::with_capacity(config.services.len());
+        for (si, s) in config.services.iter().enumerate() {
+            let service_label = s.name.clone().unwrap_or_else(|| s.id.to_string());
+            let (destination, host_header) = match balancer_by_name.get(s.host.as_str()) {
+                Some((index, upstream)) => {
+                    let host = upstream.host_header.as_deref().unwrap_or(&s.host);
+                    (Destination::Balancer(*index), header_value(host))
+                }
+                None => {
+                    let host = if s.host.contains(':') && !s.host.starts_with('[') {
+                        format!("[{}]", s.host) // a bare IPv6 literal
+                    } else {
+                        s.host.clone()
+                    };
+                    let authority = format!("{host}:{}", s.port);
+                    let host_header = if s.port == default_port(s.protocol) {
+                        header_value(&host)
+                    } else {
+                        header_value(&authority)
+                    };
+                    let target = Target {
+                        authority: authority.into(),
+                        host,
+                        port: s.port,
+                    };
+                    (Destination::Host(target), host_header)
+                }
+            };
+            if host_header.is_none() {
+                let error = BuildError::Service {
+                    service: service_label,
+                    message: format!("host '{}' is not a valid Host header", s.host),
+                };
+                return Err(error);
+            }
+            services.push(ServiceRt {
+                destination,
+                host_header,
+                path: s.path.clone(),
+                retries: s.retries,
+                connect_timeout: ms(s.connect_timeout),
+                read_timeout: ms(s.read_timeout),
+                write_timeout: ms(s.write_timeout),
+                id_header: HeaderValue::from_str(&s.id.to_string())
+                    .unwrap_or(HeaderValue::from_static("")),
+                name_header: s.name.as_deref().and_then(header_value),
+                tls: upstream_tls(config, si, &tls_defaults)?,
+                h2: matches!(s.protocol, Protocol::Grpc | Protocol::Grpcs),
+            });
+        }
+
+        let obs = SnapshotObs::build(previous.and_then(|p| p.obs.hub.clone()), config, &plugins);
+        let routes = config
+            .routes
+            .iter()
+            .map(|r| RouteRt {
+                https_only: r.protocols.contains(&Protocol::Https)
+                    && !r.protocols.contains(&Protocol::Http),
+                grpc_only: !r.protocols.is_empty()
+                    && r.protocols
+                        .iter()
+                        .all(|p| matches!(p, Protocol::Grpc | Protocol::Grpcs)),
+                grpcs_only: r.protocols == [Protocol::Grpcs],
+                https_redirect_status_code: r.https_redirect_status_code,
+                preserve_host: r.preserve_host,
+                id_header: HeaderValue::from_str(&r.id.to_string())
+                    .unwrap_or(HeaderValue::from_static("")),
+                name_header: r.name.as_deref().and_then(header_value),
+            })
+            .collect();
+
+        Ok(Built {
+            router,
+            services,
+            routes,
+            balancers,
+            plugins,
+            certs,
+            rate_limits,
+            router_group,
+            balancer_group,
+            obs,
+            cert_group,
+        })
+    }
+
+    /// The snapshot: this compiled state plus the config it came from.
+    pub fn into_snapshot(self, config: Config, hash: String) -> Snapshot {
+        Snapshot {
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed) + 1,
+            hash,
+            config,
+            router: self.router,
+            services: self.services,
+            routes: self.routes,
+            balancers: self.balancers,
+            plugins: self.plugins,
+            certs: self.certs,
+            rate_limits: self.rate_limits,
+            router_group: self.router_group,
+            balancer_group: self.balancer_group,
+            obs: self.obs,
+            cert_group: self.cert_group,
+        }
+    }
+}
+
 /// The published snapshot: proxy threads `load()` it, the control side `store()`s a new one.
 pub type SnapshotCell = Arc<ArcSwap<Snapshot>>;
 
@@ -167,142 +342,10 @@ impl Snapshot {
         flavor: RouterFlavor,
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, (BuildError, Box<Config>)> {
-        let router_group = router_fingerprint(&config);
-        let balancer_group = balancer_fingerprint(&config);
-        let router = match previous {
-            Some(p) if p.router_group == router_group => p.router.clone(),
-            _ => match Router::build(&config, flavor) {
-                Ok(router) => Arc::new(router),
-                Err(e) => return Err((e.into(), Box::new(config))),
-            },
-        };
-        let balancers = match previous {
-            Some(p) if p.balancer_group == balancer_group => p.balancers.clone(),
-            _ => Arc::new(
-                config
-                    .upstreams
-                    .iter()
-                    .map(|u| balancer_for(&config, u))
-                    .collect(),
-            ),
-        };
-        let cert_group = cert_fingerprint(&config);
-        let certs = match previous {
-            Some(p) if p.cert_group == cert_group => p.certs.clone(),
-            _ => {
-                let errors = crate::tls::validate(&config);
-                if !errors.is_empty() {
-                    return Err((BuildError::Tls(errors), Box::new(config)));
-                }
-                match CertStore::from_config(&config) {
-                    Ok(certs) => Arc::new(certs),
-                    Err(e) => return Err((BuildError::Tls(vec![e]), Box::new(config))),
-                }
-            }
-        };
-        let tls_defaults = UpstreamTlsDefaults::default();
-        let rate_limits = previous.map_or_else(RateLimitStore::new, |p| p.rate_limits.clone());
-        let plugins = match gatehouse_plugins::compile(&config, &rate_limits) {
-            Ok(plugins) => plugins,
-            Err(e) => return Err((e.into(), Box::new(config))),
-        };
-        let balancer_by_name: HashMap<&str, (usize, &Upstream)> = config
-            .upstreams
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.name.as_str(), (i, u)))
-            .collect();
-
-        let mut services = Vec::with_capacity(config.services.len());
-        for (si, s) in config.services.iter().enumerate() {
-            let service_label = s.name.clone().unwrap_or_else(|| s.id.to_string());
-            let (destination, host_header) = match balancer_by_name.get(s.host.as_str()) {
-                Some((index, upstream)) => {
-                    let host = upstream.host_header.as_deref().unwrap_or(&s.host);
-                    (Destination::Balancer(*index), header_value(host))
-                }
-                None => {
-                    let host = if s.host.contains(':') && !s.host.starts_with('[') {
-                        format!("[{}]", s.host) // a bare IPv6 literal
-                    } else {
-                        s.host.clone()
-                    };
-                    let authority = format!("{host}:{}", s.port);
-                    let host_header = if s.port == default_port(s.protocol) {
-                        header_value(&host)
-                    } else {
-                        header_value(&authority)
-                    };
-                    let target = Target {
-                        authority: authority.into(),
-                        host,
-                        port: s.port,
-                    };
-                    (Destination::Host(target), host_header)
-                }
-            };
-            if host_header.is_none() {
-                let error = BuildError::Service {
-                    service: service_label,
-                    message: format!("host '{}' is not a valid Host header", s.host),
-                };
-                return Err((error, Box::new(config)));
-            }
-            services.push(ServiceRt {
-                destination,
-                host_header,
-                path: s.path.clone(),
-                retries: s.retries,
-                connect_timeout: ms(s.connect_timeout),
-                read_timeout: ms(s.read_timeout),
-                write_timeout: ms(s.write_timeout),
-                id_header: HeaderValue::from_str(&s.id.to_string())
-                    .unwrap_or(HeaderValue::from_static("")),
-                name_header: s.name.as_deref().and_then(header_value),
-                tls: match upstream_tls(&config, si, &tls_defaults) {
-                    Ok(tls) => tls,
-                    Err(e) => return Err((e, Box::new(config))),
-                },
-                h2: matches!(s.protocol, Protocol::Grpc | Protocol::Grpcs),
-            });
+        match Built::new(&config, flavor, previous) {
+            Ok(built) => Ok(built.into_snapshot(config, hash)),
+            Err(e) => Err((e, Box::new(config))),
         }
-
-        let obs = SnapshotObs::build(previous.and_then(|p| p.obs.hub.clone()), &config, &plugins);
-        let routes = config
-            .routes
-            .iter()
-            .map(|r| RouteRt {
-                https_only: r.protocols.contains(&Protocol::Https)
-                    && !r.protocols.contains(&Protocol::Http),
-                grpc_only: !r.protocols.is_empty()
-                    && r.protocols
-                        .iter()
-                        .all(|p| matches!(p, Protocol::Grpc | Protocol::Grpcs)),
-                grpcs_only: r.protocols == [Protocol::Grpcs],
-                https_redirect_status_code: r.https_redirect_status_code,
-                preserve_host: r.preserve_host,
-                id_header: HeaderValue::from_str(&r.id.to_string())
-                    .unwrap_or(HeaderValue::from_static("")),
-                name_header: r.name.as_deref().and_then(header_value),
-            })
-            .collect();
-
-        Ok(Snapshot {
-            generation: GENERATION.fetch_add(1, Ordering::Relaxed) + 1,
-            hash,
-            config,
-            router,
-            services,
-            routes,
-            balancers,
-            plugins,
-            certs,
-            rate_limits,
-            router_group,
-            balancer_group,
-            obs,
-            cert_group,
-        })
     }
 
     /// Attaches the process's observability hub (metrics registry, log queues) and resolves

@@ -86,10 +86,26 @@ impl Store {
     /// and its `U|`/`F|` pointers, the hash and the default workspace, commit. On any error
     /// (e.g. [`StoreError::MapFull`]) nothing is changed.
     pub fn write_config(&self, config: &Config, hash: &str) -> Result<(), StoreError> {
+        self.write_config_if(config, hash, || true).map(|_| ())
+    }
+
+    /// [`Store::write_config`] that asks `commit` before committing: the transaction is
+    /// written while the caller does other work (building the snapshot), and aborted, leaving
+    /// the stored config untouched, when `commit` says no. Returns whether it committed.
+    pub fn write_config_if(
+        &self,
+        config: &Config,
+        hash: &str,
+        commit: impl FnOnce() -> bool,
+    ) -> Result<bool, StoreError> {
         let mut wtxn = self.env.write_txn()?;
         crate::write::write_config(self.db, &mut wtxn, config, hash)?;
+        if !commit() {
+            wtxn.abort();
+            return Ok(false);
+        }
         wtxn.commit()?;
-        Ok(())
+        Ok(true)
     }
 
     /// The stored config and its hash; `None` if no config was ever written. Entities come
