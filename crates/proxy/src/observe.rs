@@ -486,22 +486,10 @@ pub(crate) fn log_phase(
             tx.push(r);
         }
     }
-    if w.obs.access.is_some() {
-        if !log_ready {
-            finish(
-                snap,
-                st,
-                status,
-                response_headers,
-                facts,
-                bytes_out,
-                now,
-                false,
-            );
-        }
-        if let (Some(tx), Some(r)) = (&w.obs.access, facts.log.take()) {
-            tx.push(r);
-        }
+    if !log_ready {
+        access_log(w, snap, st, status, response_headers, facts, bytes_out, now);
+    } else if let (Some(tx), Some(r)) = (&w.obs.access, facts.log.take()) {
+        tx.push(r); // completed above for the log plugins
     }
     let Some(flags) = flags else {
         return;
