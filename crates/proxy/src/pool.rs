@@ -236,10 +236,7 @@ async fn connect_h1(
     up: &Upstream<'_>,
     connect_timeout: Duration,
 ) -> Result<Conn, ConnectError> {
-    let tcp = tokio::time::timeout(connect_timeout, connect(target))
-        .await
-        .map_err(|_| ConnectError::Timeout)??;
-    let _ = tcp.set_nodelay(true);
+    let tcp = connect_tcp(target, connect_timeout).await?;
     let sender = match (up.tls, &key.tls) {
         (Some(tls), Some((sni, _))) => {
             let stream = tls_handshake(tcp, sni, tls, connect_timeout).await?;
@@ -261,10 +258,7 @@ async fn connect_h2(
     up: &Upstream<'_>,
     connect_timeout: Duration,
 ) -> Result<http2::SendRequest<RequestBody>, ConnectError> {
-    let tcp = tokio::time::timeout(connect_timeout, connect(target))
-        .await
-        .map_err(|_| ConnectError::Timeout)??;
-    let _ = tcp.set_nodelay(true);
+    let tcp = connect_tcp(target, connect_timeout).await?;
     match (up.tls, &key.tls) {
         (Some(tls), Some((sni, _))) => {
             let stream = tls_handshake(tcp, sni, tls, connect_timeout).await?;
@@ -272,6 +266,15 @@ async fn connect_h2(
         }
         _ => h2_handshake(tcp).await,
     }
+}
+
+/// A TCP connection to `target` within `timeout`, with Nagle off.
+async fn connect_tcp(target: &Target, timeout: Duration) -> Result<TcpStream, ConnectError> {
+    let tcp = tokio::time::timeout(timeout, connect(target))
+        .await
+        .map_err(|_| ConnectError::Timeout)??;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
 }
 
 async fn tls_handshake(
