@@ -78,17 +78,9 @@ fn collector() -> Collector {
 }
 
 fn get(addr: SocketAddr, path: &str, key: Option<&str>) -> u16 {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let key = key.map_or(String::new(), |k| format!("apikey: {k}\r\n"));
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: example.test\r\nUser-Agent: logs-test\r\n{key}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).unwrap();
-    buf[9..12].parse().unwrap()
+    let headers = format!("Host: example.test\r\nUser-Agent: logs-test\r\n{key}");
+    http_get_with(addr, path, &headers).expect("response").0
 }
 
 fn lines(p: &Path) -> Vec<Value> {

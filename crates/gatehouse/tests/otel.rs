@@ -7,7 +7,6 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
@@ -71,17 +70,10 @@ fn server() -> (SocketAddr, Seen) {
 }
 
 fn get(addr: SocketAddr, path: &str, traceparent: Option<&str>) -> u16 {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let tp = traceparent.map_or(String::new(), |t| format!("traceparent: {t}\r\n"));
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: example.test\r\n{tp}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).unwrap();
-    buf[9..12].parse().unwrap()
+    http_get_with(addr, path, &format!("Host: example.test\r\n{tp}"))
+        .expect("response")
+        .0
 }
 
 fn header(h: &[(String, String)], name: &str) -> Option<String> {

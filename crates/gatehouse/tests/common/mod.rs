@@ -22,11 +22,16 @@ pub fn free_port() -> u16 {
 
 /// A minimal HTTP/1.1 GET over a real socket: (status, headers + body text).
 pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    http_get_with(addr, path, "Host: localhost\r\n")
+}
+
+/// A GET with `headers` (complete `Name: value\r\n` lines, Host included).
+pub fn http_get_with(addr: SocketAddr, path: &str, headers: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n"
     )
     .ok()?;
     let mut buf = String::new();
