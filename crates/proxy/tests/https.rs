@@ -14,14 +14,16 @@ use gatehouse_proxy::{tls, ProxyOptions};
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use support::*;
+
+#[path = "support/tls_client.rs"]
+mod tls_client;
+use tls_client::{all_schemes, client_config};
 
 fn options(listen: &str, prefix: &Path) -> ProxyOptions {
     let conf = format!(
@@ -66,56 +68,6 @@ fn config(
         "services": [{"name": "echo", "url": format!("http://{}", up.addr), "routes": routes}],
     })
     .to_string()
-}
-
-#[derive(Debug)]
-struct AnyCert;
-
-impl ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = tls::provider().signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(m, c, d, &algs)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = tls::provider().signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(m, c, d, &algs)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        tls::provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-fn client_config(alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let mut c = rustls::ClientConfig::builder_with_provider(tls::provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert))
-        .with_no_client_auth();
-    c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(c)
 }
 
 type Tls = tokio_rustls::client::TlsStream<TcpStream>;
@@ -212,7 +164,7 @@ async fn serves_each_snis_certificate_and_the_default_one_otherwise() {
         (None, &[b"h2"], &default_pem, true),
     ];
     for (sni, alpn, expected, h2) in cases {
-        let s = handshake(tls_addr, *sni, client_config(alpn)).await;
+        let s = handshake(tls_addr, *sni, client_config(all_schemes(), alpn)).await;
         assert_eq!(served(&s), der(expected), "certificate for SNI {sni:?}");
         let negotiated = s.get_ref().1.alpn_protocol() == Some(b"h2");
         assert_eq!(negotiated, *h2, "ALPN for {sni:?} offering {alpn:?}");
@@ -276,7 +228,7 @@ async fn https_only_and_sni_routes_follow_the_connection() {
         ("b.test", "/sni", 404),
     ];
     for (sni, path, status) in cases {
-        let s = handshake(tls_addr, Some(sni), client_config(&[])).await;
+        let s = handshake(tls_addr, Some(sni), client_config(all_schemes(), &[])).await;
         let r = request(s, false, path, sni).await;
         assert_eq!(r.status, status, "{sni} {path}: {}", r.body);
     }
@@ -293,7 +245,7 @@ async fn certificates_swap_with_the_snapshot_and_sessions_resume() {
         &config(&up, &[(&first, &["a.test"])], routes.clone()),
         options("127.0.0.1:0 ssl", prefix.path()),
     );
-    let client = client_config(&[]);
+    let client = client_config(all_schemes(), &[]);
     let s = handshake(gw.addr, Some("a.test"), client.clone()).await;
     assert_eq!(served(&s), der(&first.0));
     assert_eq!(request(s, false, "/", "a.test").await.status, 200);
@@ -305,7 +257,7 @@ async fn certificates_swap_with_the_snapshot_and_sessions_resume() {
     );
 
     gw.swap_from_previous(&config(&up, &[(&second, &["a.test"])], routes));
-    let s = handshake(gw.addr, Some("a.test"), client_config(&[])).await;
+    let s = handshake(gw.addr, Some("a.test"), client_config(all_schemes(), &[])).await;
     assert_eq!(
         served(&s),
         der(&second.0),
@@ -336,7 +288,7 @@ async fn garbage_and_stalled_handshakes_close_only_that_connection() {
     );
 
     // Meanwhile a real client is served.
-    let s = handshake(gw.addr, Some("x.test"), client_config(&[])).await;
+    let s = handshake(gw.addr, Some("x.test"), client_config(all_schemes(), &[])).await;
     assert_eq!(request(s, false, "/", "x.test").await.status, 200);
 
     let r = tokio::time::timeout(Duration::from_secs(5), stalled.read(&mut buf))
@@ -403,10 +355,11 @@ async fn proxy_protocol_gives_the_client_address_before_http_and_tls() {
             .expect("connect");
         tcp.write_all(header).await.expect("header");
         let seen = if over_tls {
-            let tls = tokio_rustls::TlsConnector::from(client_config(&[b"http/1.1"]))
-                .connect(ServerName::try_from("pp.test").expect("name"), tcp)
-                .await
-                .expect("TLS after the PROXY header");
+            let tls =
+                tokio_rustls::TlsConnector::from(client_config(all_schemes(), &[b"http/1.1"]))
+                    .connect(ServerName::try_from("pp.test").expect("name"), tcp)
+                    .await
+                    .expect("TLS after the PROXY header");
             request(tls, false, "/pp", "pp.test").await
         } else {
             request(tcp, false, "/pp", "pp.test").await

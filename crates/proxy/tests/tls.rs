@@ -10,14 +10,17 @@ use gatehouse_proxy::tls::{
     self, AcceptError, CertStore, ClientTls, ServerTls, ServerTlsOptions, UpstreamTlsDefaults,
 };
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::sign::CertifiedKey;
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::SignatureScheme;
+use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use uuid::Uuid;
+
+#[path = "support/tls_client.rs"]
+mod tls_client;
+use tls_client::{all_schemes, client_config};
 
 /// A fixed RSA key: `ring` (rcgen's backend here) can sign with RSA but not generate RSA keys.
 const RSA_KEY: &str = "-----BEGIN PRIVATE KEY-----
@@ -297,71 +300,6 @@ async fn serve(
         }
     });
     (addr, rx)
-}
-
-/// Accepts any certificate, offering only `schemes`; the test inspects what was served.
-#[derive(Debug)]
-struct AnyCert {
-    schemes: Vec<SignatureScheme>,
-}
-
-impl ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            m,
-            c,
-            d,
-            &tls::provider().signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            m,
-            c,
-            d,
-            &tls::provider().signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.schemes.clone()
-    }
-}
-
-fn all_schemes() -> Vec<SignatureScheme> {
-    tls::provider()
-        .signature_verification_algorithms
-        .supported_schemes()
-}
-
-fn client_config(schemes: Vec<SignatureScheme>, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let mut c = rustls::ClientConfig::builder_with_provider(tls::provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert { schemes }))
-        .with_no_client_auth();
-    c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(c)
 }
 
 /// Handshake with `sni` (None = connect by IP, so no SNI is sent); returns the served leaf.
