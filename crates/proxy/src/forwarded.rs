@@ -8,6 +8,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, HOST};
 
 use gatehouse_config::settings::Cidr;
 
+use crate::names::{Name, Present};
+
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -93,9 +95,11 @@ pub(crate) fn client_ip(peer: &Peer, headers: &HeaderMap, real_ip_header: &Heade
 }
 
 /// Rewrites the forwarding headers of a request about to go upstream.
-/// `path` is the raw request path (no query); `prefix` is the stripped prefix, if any.
+/// `present` is a [`Present::scan`] of `headers`; `path` is the raw request path (no query);
+/// `prefix` is the stripped prefix, if any.
 pub(crate) fn apply(
     headers: &mut HeaderMap,
+    present: Present,
     peer: &Peer,
     real_ip_header: &HeaderName,
     path: &str,
@@ -106,8 +110,14 @@ pub(crate) fn apply(
     } else {
         None
     };
+    // The client's own value, kept: only a trusted client's (the others are overwritten).
+    let keep = |n: Name| peer.trusted && present.has(n);
 
-    let xff = match headers.get(&X_FORWARDED_FOR) {
+    let xff = match present
+        .has(Name::XForwardedFor)
+        .then(|| headers.get(&X_FORWARDED_FOR))
+        .flatten()
+    {
         Some(existing) => {
             let mut v = Vec::with_capacity(existing.len() + 2 + peer.peer_ip.len());
             v.extend_from_slice(existing.as_bytes());
@@ -123,31 +133,35 @@ pub(crate) fn apply(
         real_ip.unwrap_or_else(|| peer.peer_ip.clone()),
     );
 
-    if !(peer.trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
+    if !keep(Name::XForwardedProto) {
         let proto = if peer.https { "https" } else { "http" };
         headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
     }
-    if !(peer.trusted && headers.contains_key(&X_FORWARDED_HOST)) {
+    if !keep(Name::XForwardedHost) {
         if let Some(host) = headers.get(HOST).map(host_without_port) {
             headers.insert(X_FORWARDED_HOST.clone(), host);
         }
     }
-    if !(peer.trusted && headers.contains_key(&X_FORWARDED_PORT)) {
+    if !keep(Name::XForwardedPort) {
         headers.insert(X_FORWARDED_PORT.clone(), peer.server_port.clone());
     }
-    if !(peer.trusted && headers.contains_key(&X_FORWARDED_PATH)) {
+    if !keep(Name::XForwardedPath) {
         if let Ok(v) = HeaderValue::from_str(path) {
             headers.insert(X_FORWARDED_PATH.clone(), v);
         }
     }
-    if !(peer.trusted && headers.contains_key(&X_FORWARDED_PREFIX)) {
-        match HeaderValue::from_str(prefix) {
-            Ok(v) if !prefix.is_empty() && prefix != "/" => {
+    if !keep(Name::XForwardedPrefix) {
+        let stripped = (!prefix.is_empty() && prefix != "/")
+            .then(|| HeaderValue::from_str(prefix).ok())
+            .flatten();
+        match stripped {
+            Some(v) => {
                 headers.insert(X_FORWARDED_PREFIX.clone(), v);
             }
-            _ => {
+            None if present.has(Name::XForwardedPrefix) => {
                 headers.remove(&X_FORWARDED_PREFIX);
             }
+            None => {}
         }
     }
 }

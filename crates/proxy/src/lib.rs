@@ -12,6 +12,7 @@ mod conn;
 mod forwarded;
 mod grpc;
 mod logs;
+mod names;
 mod observe;
 mod otel;
 mod pool;

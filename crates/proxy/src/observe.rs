@@ -318,6 +318,9 @@ pub(crate) fn capture<B>(
     if snap.obs.any_otel {
         facts.method = Some(req.method().clone());
     }
+    if snap.obs.any_observer || w.obs.access.is_some() {
+        facts.bytes_in = content_length(req.headers());
+    }
     if !snap.obs.any_log && w.obs.access.is_none() {
         return;
     }
@@ -396,7 +399,6 @@ pub(crate) fn log_phase(
     response_headers: &HeaderMap,
     facts: &mut Facts,
 ) {
-    let bytes_out = content_length(response_headers);
     let Some(shard) = &w.obs.shard else {
         return;
     };
@@ -404,6 +406,10 @@ pub(crate) fn log_phase(
     let stats = w.match_cache.borrow().stats();
     shard.set_router_cache(stats.hits + stats.negative_hits, stats.misses);
     let obs = &snap.obs;
+    if !obs.any_observer && w.obs.access.is_none() {
+        return;
+    }
+    let bytes_out = content_length(response_headers);
     let now = Instant::now();
     if !obs.any_observer {
         access_log(w, snap, st, status, response_headers, facts, bytes_out, now);
@@ -594,7 +600,7 @@ fn access_log(
 }
 
 /// A message's Content-Length (0 when absent or invalid), for bandwidth metrics and logs.
-pub(crate) fn content_length(h: &HeaderMap) -> u64 {
+fn content_length(h: &HeaderMap) -> u64 {
     h.get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())

@@ -23,6 +23,7 @@ use gatehouse_router::{path, Headers, Request as RouteRequest, RequestExtra};
 
 use crate::body::{Progress, ProxyBody, RequestBody, UpstreamBody};
 use crate::forwarded::{self, Peer};
+use crate::names::{strip_hop_by_hop, Name, Present};
 use crate::observe::{self, Facts};
 use crate::pool::{ConnectError, Upstream};
 use crate::respond::{self, LocalError};
@@ -69,7 +70,6 @@ pub(crate) async fn handle(
     let grpc = req.version() == Version::HTTP_2 && crate::grpc::is_grpc(req.headers());
     observe::request_started(&w);
     let mut facts = Facts::new(started);
-    facts.bytes_in = observe::content_length(req.headers());
     observe::capture(&w, &peer, &snap, &req, &request_id, &mut facts);
     let (mut resp, local) =
         match proxy(&w, &peer, &snap, &mut st, &request_id, &mut facts, req).await {
@@ -151,7 +151,7 @@ async fn proxy(
     // of its cell and put back below, since access may await (redis) and a RefCell borrow
     // held across an await would collide with the thread's next request.
     let mut upstream_uri = String::new();
-    let (routed, debug) = {
+    let (routed, debug, present) = {
         let mut scratch = w.path_buf.take();
         let norm = &mut scratch;
         norm.clear();
@@ -247,8 +247,10 @@ async fn proxy(
             w.opts.allow_debug_header && parts.headers.get(&KONG_DEBUG).is_some_and(|v| v == "1");
         // Room for what we add (X-Forwarded-*, X-Real-IP, request id): one growth at most.
         parts.headers.reserve(12);
+        let present = Present::scan(&parts.headers);
         forwarded::apply(
             &mut parts.headers,
+            present,
             peer,
             &w.opts.real_ip_header,
             parts.uri.path(),
@@ -261,6 +263,7 @@ async fn proxy(
                 service,
             },
             debug,
+            present,
         )
     };
     let route = &snap.routes[routed.route];
@@ -270,14 +273,17 @@ async fn proxy(
     let Ok(pq) = PathAndQuery::from_maybe_shared(Bytes::from(upstream_uri)) else {
         return Err(respond::error(LocalError::BadRequest, rid, server_header));
     };
-    let upgrade = crate::upgrade::take(parts.version, &parts.headers, &mut parts.extensions);
+    let upgrade = match present.has(Name::Upgrade) {
+        true => crate::upgrade::take(parts.version, &parts.headers, &mut parts.extensions),
+        false => None,
+    };
     parts.uri = Uri::from(pq);
     observe::upstream_uri(facts, &parts.uri);
     parts.version = Version::HTTP_11;
     if let Some(m) = st.method_rewrite.take() {
         parts.method = m;
     }
-    strip_hop_by_hop(&mut parts.headers);
+    strip_hop_by_hop(&mut parts.headers, present);
     if let Some(u) = &upgrade {
         u.restore(&mut parts.headers);
     }
@@ -409,11 +415,12 @@ async fn proxy(
             ));
         }
     }
-    let upstream_latency = ms_since(sent_at);
-    (facts.sent_at, facts.upstream_ms) =
-        (Some(sent_at), Some(sent_at.elapsed().as_millis() as u64));
+    let upstream_ms = sent_at.elapsed().as_millis();
+    let upstream_latency = ms_value(upstream_ms);
+    (facts.sent_at, facts.upstream_ms) = (Some(sent_at), Some(upstream_ms as u64));
     let (mut parts, body) = resp.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
+    let present = Present::scan(&parts.headers);
+    strip_hop_by_hop(&mut parts.headers, present);
     parts.headers.reserve(8);
     let h = &mut parts.headers;
     if w.opts.headers.upstream_latency {
@@ -653,98 +660,6 @@ fn add_debug_headers(h: &mut HeaderMap, snap: &Snapshot, routed: &Routed) {
     }
 }
 
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-
-/// The hop-by-hop names, in the order of the bits [`hop_by_hop_present`] reports.
-fn hop_by_hop_names() -> [&'static HeaderName; 8] {
-    [
-        &header::CONNECTION,
-        &header::TE,
-        &header::TRAILER,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-        &header::PROXY_AUTHENTICATE,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-    ]
-}
-
-/// The index of `name` in [`hop_by_hop_names`]. Names in a `HeaderMap` are lowercase; the
-/// length picks the one or two candidates, so most names cost one comparison of lengths.
-fn hop_by_hop_index(name: &str) -> Option<usize> {
-    let (i, candidate) = match name.len() {
-        2 => (1, "te"),
-        7 if name.starts_with('t') => (2, "trailer"),
-        7 => (4, "upgrade"),
-        10 if name.starts_with('c') => (0, "connection"),
-        10 => (6, "keep-alive"),
-        16 => (7, "proxy-connection"),
-        17 => (3, "transfer-encoding"),
-        18 => (5, "proxy-authenticate"),
-        _ => return None,
-    };
-    (name == candidate).then_some(i)
-}
-
-/// Bit `i` set when the map holds `hop_by_hop_names()[i]`.
-fn hop_by_hop_present(h: &HeaderMap) -> u8 {
-    h.keys()
-        .filter_map(|k| hop_by_hop_index(k.as_str()))
-        .fold(0, |found, i| found | 1 << i)
-}
-
-/// RFC 9110 7.6.1: connection-specific headers are never forwarded, including those the
-/// `Connection` header names. One scan of the names decides what to remove: most messages
-/// carry none or only `Connection: keep-alive`, and a hashed removal of a name that is absent
-/// costs as much as one that is present.
-fn strip_hop_by_hop(h: &mut HeaderMap) {
-    let found = hop_by_hop_present(h);
-    if found == 0 {
-        return;
-    }
-    if found & 1 != 0 {
-        // `Connection: keep-alive` (or `close`) names no header: the common case removes
-        // nothing else and copies nothing.
-        if h.get_all(header::CONNECTION)
-            .iter()
-            .any(names_other_headers)
-        {
-            // Values are reference-counted; a second `Connection` line (rare) costs a Vec.
-            let lines: Vec<HeaderValue> = h.get_all(header::CONNECTION).iter().cloned().collect();
-            for list in lines.iter().filter_map(|v| v.to_str().ok()) {
-                for name in list
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|n| is_header_option(n))
-                {
-                    h.remove(name);
-                }
-            }
-        }
-        h.remove(header::CONNECTION);
-    }
-    let names = hop_by_hop_names();
-    let mut rest = found & !1;
-    while rest != 0 {
-        h.remove(names[rest.trailing_zeros() as usize]);
-        rest &= rest - 1;
-    }
-}
-
-/// A `Connection` token that names a header to drop (not the `keep-alive`/`close` options;
-/// Keep-Alive itself is removed as a hop-by-hop name when present).
-fn is_header_option(token: &str) -> bool {
-    !token.is_empty()
-        && !token.eq_ignore_ascii_case("keep-alive")
-        && !token.eq_ignore_ascii_case("close")
-}
-
-fn names_other_headers(v: &HeaderValue) -> bool {
-    v.to_str()
-        .is_ok_and(|list| list.split(',').map(str::trim).any(is_header_option))
-}
-
 /// Milliseconds as a header value; small values (nearly all latencies) come from a table
 /// built once, so the common case allocates nothing.
 fn ms_value(ms: u128) -> HeaderValue {
@@ -766,30 +681,4 @@ fn ms_since(t: Instant) -> HeaderValue {
 
 fn ms_between(a: Instant, b: Instant) -> HeaderValue {
     ms_value(b.saturating_duration_since(a).as_millis())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hop_by_hop_index_finds_exactly_the_hop_by_hop_names() {
-        for (i, name) in hop_by_hop_names().into_iter().enumerate() {
-            assert_eq!(hop_by_hop_index(name.as_str()), Some(i), "{name}");
-        }
-        for name in [
-            "host",
-            "tk",
-            "tracker",
-            "uploads",
-            "connexion",
-            "keep-alivf",
-            "x-forwarded-for",
-            "proxy-connectioN",
-            "transfer-encodinx",
-            "proxy-authorization",
-        ] {
-            assert_eq!(hop_by_hop_index(name), None, "{name}");
-        }
-    }
 }
