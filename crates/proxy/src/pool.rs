@@ -56,15 +56,47 @@ pub(crate) enum Sender {
     H2(http2::SendRequest<RequestBody>),
 }
 
+type Exchanged = Result<Response<Incoming>, TrySendError<Request<RequestBody>>>;
+
 impl Sender {
     /// Sends `req`; when it could not be written at all, the error gives it back for a retry.
-    pub async fn send(
-        &mut self,
-        req: Request<RequestBody>,
-    ) -> Result<Response<Incoming>, TrySendError<Request<RequestBody>>> {
+    /// The request goes to the connection now (not at the first poll), so the future is only
+    /// the wait for the response: small, and cheap to move into the timeout wrapper.
+    pub fn send(&mut self, req: Request<RequestBody>) -> impl Future<Output = Exchanged> + use<> {
         match self {
-            Sender::H1(s) => s.try_send_request(req).await,
-            Sender::H2(s) => s.try_send_request(req).await,
+            Sender::H1(s) => Exchange::H1 {
+                f: s.try_send_request(req),
+            },
+            Sender::H2(s) => Exchange::H2 {
+                f: s.try_send_request(req),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// One of the two protocols' response futures, without boxing.
+    #[project = ExchangeProj]
+    enum Exchange<A, B> {
+        H1 { #[pin] f: A },
+        H2 { #[pin] f: B },
+    }
+}
+
+impl<A, B> Future for Exchange<A, B>
+where
+    A: Future<Output = Exchanged>,
+    B: Future<Output = Exchanged>,
+{
+    type Output = Exchanged;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Exchanged> {
+        match self.project() {
+            ExchangeProj::H1 { f } => f.poll(cx),
+            ExchangeProj::H2 { f } => f.poll(cx),
         }
     }
 }
