@@ -95,14 +95,14 @@ pub(crate) fn client_ip(peer: &Peer, headers: &HeaderMap, real_ip_header: &Heade
 }
 
 /// Rewrites the forwarding headers of a request about to go upstream.
-/// `present` is a [`Present::scan`] of `headers`; `path` is the raw request path (no query);
-/// `prefix` is the stripped prefix, if any.
+/// `present` is a [`Present::scan`] of `headers`; `path` gives the raw request path (no
+/// query) as a value, when it is valid as one; `prefix` is the stripped prefix, if any.
 pub(crate) fn apply(
     headers: &mut HeaderMap,
     present: Present,
     peer: &Peer,
     real_ip_header: &HeaderName,
-    path: &str,
+    path: impl FnOnce() -> Option<HeaderValue>,
     prefix: &str,
 ) {
     let real_ip = if peer.trusted {
@@ -146,7 +146,7 @@ pub(crate) fn apply(
         headers.insert(X_FORWARDED_PORT.clone(), peer.server_port.clone());
     }
     if !keep(Name::XForwardedPath) {
-        if let Ok(v) = HeaderValue::from_str(path) {
+        if let Some(v) = path() {
             headers.insert(X_FORWARDED_PATH.clone(), v);
         }
     }

@@ -150,7 +150,7 @@ async fn proxy(
     // Normalise and route. The path buffer is reused across requests on this thread: taken out
     // of its cell and put back below, since access may await (redis) and a RefCell borrow
     // held across an await would collide with the thread's next request.
-    let mut upstream_uri = String::new();
+    let mut upstream_uri = w.uri_buf.take();
     let (routed, debug, present) = {
         let mut scratch = w.path_buf.take();
         let norm = &mut scratch;
@@ -223,7 +223,7 @@ async fn proxy(
         };
 
         let svc = &snap.services[service];
-        upstream_uri.reserve(norm.len() + 32);
+        upstream_uri.clear();
         match &st.path_rewrite {
             Some(p) => upstream_uri.push_str(p), // request-transformer `replace.uri`
             None => path::upstream_path(svc.path.as_deref(), norm, m.strip_len, &mut upstream_uri),
@@ -248,12 +248,13 @@ async fn proxy(
         // Room for what we add (X-Forwarded-*, X-Real-IP, request id): one growth at most.
         parts.headers.reserve(12);
         let present = Present::scan(&parts.headers);
+        let path = parts.uri.path();
         forwarded::apply(
             &mut parts.headers,
             present,
             peer,
             &w.opts.real_ip_header,
-            parts.uri.path(),
+            || HeaderValue::from_maybe_shared(w.bytes(path.as_bytes())).ok(),
             m.prefix(norm).unwrap_or(""),
         );
         w.path_buf.replace(scratch); // error paths above just drop it
@@ -270,7 +271,9 @@ async fn proxy(
     let svc = &snap.services[routed.service];
 
     // Upstream request: same method, headers minus hop-by-hop, our URI and Host.
-    let Ok(pq) = PathAndQuery::from_maybe_shared(Bytes::from(upstream_uri)) else {
+    let pq = PathAndQuery::from_maybe_shared(w.bytes(upstream_uri.as_bytes()));
+    w.uri_buf.replace(upstream_uri);
+    let Ok(pq) = pq else {
         return Err(respond::error(LocalError::BadRequest, rid, server_header));
     };
     let upgrade = match present.has(Name::Upgrade) {

@@ -26,6 +26,9 @@ use crate::pool::Pool;
 use crate::snapshot::SnapshotCell;
 use crate::tls::{self, CertStore, ServerTls};
 
+/// Size of the chunks [`Worker::bytes`] carves values from (a request uses ~100 bytes).
+const ARENA_CHUNK: usize = 16 * 1024;
+
 /// What the proxy threads need from the settings.
 #[derive(Debug, Clone)]
 pub struct ProxyOptions {
@@ -80,6 +83,11 @@ pub(crate) struct Worker {
     pub pool: Rc<Pool>,
     /// Reused buffer for the normalised path.
     pub path_buf: RefCell<String>,
+    /// Reused buffer for the upstream path and query.
+    pub uri_buf: RefCell<String>,
+    /// Request-lived bytes that must be owned (`Bytes`: header values, the upstream URI):
+    /// carved out of one shared chunk instead of an allocation each. See [`Worker::bytes`].
+    arena: RefCell<bytes::BytesMut>,
     /// This thread's router match cache (flushes itself when the router changes).
     pub match_cache: RefCell<MatchCache>,
     /// This thread's metrics shard (and later log buffers): see `observe.rs`.
@@ -111,7 +119,19 @@ impl Worker {
             }
         }
         self.rng.set(x);
-        HeaderValue::from_bytes(&out).unwrap_or(HeaderValue::from_static(""))
+        HeaderValue::from_maybe_shared(self.bytes(&out)).unwrap_or(HeaderValue::from_static(""))
+    }
+
+    /// `data` as `Bytes` carved from this thread's arena: one allocation per
+    /// [`ARENA_CHUNK`] instead of one per value. A chunk is freed when the last value cut
+    /// from it is dropped, so a long-lived value keeps at most one chunk alive.
+    pub fn bytes(&self, data: &[u8]) -> bytes::Bytes {
+        let mut arena = self.arena.borrow_mut();
+        if arena.capacity() < data.len() {
+            *arena = bytes::BytesMut::with_capacity(ARENA_CHUNK.max(data.len()));
+        }
+        arena.extend_from_slice(data);
+        arena.split().freeze()
     }
 }
 
@@ -258,6 +278,8 @@ fn run_thread(
             opts,
             pool: Rc::new(Pool::default()),
             path_buf: RefCell::new(String::with_capacity(256)),
+            uri_buf: RefCell::new(String::with_capacity(256)),
+            arena: RefCell::new(bytes::BytesMut::new()),
             rng: Cell::new(seed ^ ((index as u64 + 1) << 48) | 1),
             connections: Cell::new(0),
             index,
