@@ -1,6 +1,6 @@
 //! A counting global allocator for the allocation-budget tests (router, plugins, metrics,
 //! proxy). Included by `#[path]` so each test binary gets its own `#[global_allocator]`.
-//! Counts allocations and reallocations of every thread while [`count`] runs its closure.
+//! Counts allocations and reallocations of every thread while counting is on.
 #![allow(dead_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -31,12 +31,22 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static A: Counting = Counting;
 
+/// Counts allocations from now on (`true`) or stops counting.
+pub fn set_counting(on: bool) {
+    ON.store(on, Ordering::SeqCst);
+}
+
+/// Allocations counted so far.
+pub fn allocations() -> usize {
+    ALLOCS.load(Ordering::SeqCst)
+}
+
 /// Runs `f` and returns its result with the number of allocations made meanwhile (by any
 /// thread: callers keep other threads quiet, or count what they do).
 pub fn count<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    ALLOCS.store(0, Ordering::SeqCst);
-    ON.store(true, Ordering::SeqCst);
+    let before = allocations();
+    set_counting(true);
     let t = f();
-    ON.store(false, Ordering::SeqCst);
-    (t, ALLOCS.load(Ordering::SeqCst))
+    set_counting(false);
+    (t, allocations() - before)
 }

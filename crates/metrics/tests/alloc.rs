@@ -1,34 +1,8 @@
 //! Recording a request allocates nothing: the proxy's log phase calls [`Shard::record_with`]
 //! per request, so this is measured with a counting global allocator.
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
+#[path = "../../../tests/shared/counting_alloc.rs"]
+mod counting_alloc;
 use gatehouse_metrics::*;
-
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static ON: AtomicBool = AtomicBool::new(false);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if ON.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if ON.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
 
 #[test]
 fn recording_allocates_nothing() {
@@ -58,7 +32,7 @@ fn recording_allocates_nothing() {
         bytes_in: 10,
         bytes_out: 100,
     };
-    ON.store(true, Ordering::Relaxed);
+    counting_alloc::set_counting(true);
     for i in 0..1000u64 {
         shard.request();
         shard.request_started();
@@ -74,9 +48,9 @@ fn recording_allocates_nothing() {
         shard.request_finished();
         shard.set_router_cache(i, 1);
     }
-    ON.store(false, Ordering::Relaxed);
+    counting_alloc::set_counting(false);
     assert_eq!(
-        ALLOCS.load(Ordering::Relaxed),
+        counting_alloc::allocations(),
         0,
         "allocations in 1000 requests"
     );

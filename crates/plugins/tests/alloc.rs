@@ -10,37 +10,11 @@
 //! `RateLimit-Remaining`, +1 for `RateLimit-Reset` ≥ 4096 s),
 //! growing a `HeaderMap` that is full, the first request of a new (identifier, window) (one
 //! map insert), an error body (one `String`) and a key-auth query rewrite.
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
 mod common;
+#[path = "../../../tests/shared/counting_alloc.rs"]
+mod counting_alloc;
 use common::*;
 use gatehouse_plugins::{PluginState, RequestCtx};
-
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static ON: AtomicBool = AtomicBool::new(false);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if ON.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if ON.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
 
 #[test]
 fn key_auth_plus_local_rate_limiting_allocates_nothing() {
@@ -66,7 +40,7 @@ fn measure(minute: u64, hour: u64) -> usize {
         req_headers.clear();
         req_headers.insert("apikey", http::HeaderValue::from_static("alice-key"));
         resp_headers.clear();
-        ON.store(count, Ordering::SeqCst);
+        counting_alloc::set_counting(count);
         let mut st = PluginState::new(Some(0), Some(0));
         let mut ctx = RequestCtx::new(
             &method,
@@ -80,15 +54,15 @@ fn measure(minute: u64, hour: u64) -> usize {
         assert!(exit.is_none());
         p.run_header_filter(&mut st, http::StatusCode::OK, &mut resp_headers);
         p.run_log(&st, http::StatusCode::OK);
-        ON.store(false, Ordering::SeqCst);
+        counting_alloc::set_counting(false);
     };
     one(false); // warm-up: creates the window counters and the shared number table
     one(false);
-    let before = ALLOCS.load(Ordering::SeqCst);
+    let before = counting_alloc::allocations();
     for _ in 0..1000 {
         one(true);
     }
-    let n = ALLOCS.load(Ordering::SeqCst) - before;
+    let n = counting_alloc::allocations() - before;
     assert_eq!(
         resp_headers.get("x-ratelimit-limit-minute").unwrap(),
         minute.to_string().as_str()
