@@ -1,6 +1,6 @@
 //! opentelemetry on a running node: W3C `traceparent` reaches the upstream (continued or new
 //! trace, our span id as parent) and request spans arrive at a real OTLP/HTTP collector
-//! (in-process, OTLP/JSON).
+//! (in-process, OTLP/HTTP protobuf, decoded with opentelemetry-proto).
 
 mod common;
 
@@ -9,7 +9,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use serde_json::Value;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value::Value, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span};
+use prost::Message as _;
 
 /// What an in-process HTTP/1.1 server received: (lower-case header lines, body).
 type Seen = Arc<Mutex<Vec<(Vec<(String, String)>, Vec<u8>)>>>;
@@ -80,21 +83,41 @@ fn header(h: &[(String, String)], name: &str) -> Option<String> {
     h.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
 }
 
-fn spans(seen: &Seen) -> Vec<Value> {
+/// The spans of every export the collector received, decoded with opentelemetry-proto's
+/// generated types, each with its resource's attributes.
+fn spans(seen: &Seen) -> Vec<(Span, Vec<KeyValue>)> {
     let mut out = Vec::new();
     for (h, body) in seen.lock().unwrap().iter() {
         assert_eq!(
             header(h, "content-type").as_deref(),
-            Some("application/json")
+            Some("application/x-protobuf")
         );
-        let v: Value = serde_json::from_slice(body).expect("OTLP/JSON");
-        for rs in v["resourceSpans"].as_array().unwrap() {
-            for ss in rs["scopeSpans"].as_array().unwrap() {
-                out.extend(ss["spans"].as_array().unwrap().iter().cloned());
+        let req = ExportTraceServiceRequest::decode(&body[..]).expect("OTLP protobuf");
+        for rs in req.resource_spans {
+            let resource = rs.resource.expect("a resource").attributes;
+            for ss in rs.scope_spans {
+                let scope = ss.scope.expect("a scope");
+                assert_eq!((&*scope.name, &*scope.version), ("kong-internal", "0.1.0"));
+                out.extend(ss.spans.into_iter().map(|s| (s, resource.clone())));
             }
         }
     }
     out
+}
+
+fn attr(attrs: &[KeyValue], key: &str) -> Option<Value> {
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.clone()?.value)
+}
+
+fn string(s: &str) -> Option<Value> {
+    Some(Value::StringValue(s.into()))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]
@@ -110,12 +133,13 @@ services:
   url: http://{upstream}
   routes:
   - name: traced
-    paths: [/t]
+    paths: [/t, /other]
 plugins:
 - name: opentelemetry
   config:
-    traces_endpoint: http://{collector}/v1/traces
-    resource_attributes: {{service.name: gw}}
+    endpoint: http://{collector}/v1/traces
+    resource_attributes: {{service.name: gw, deployment.environment: test}}
+    headers: {{x-collector-token: s3cret}}
     queue: {{max_batch_size: 10, max_coalescing_delay: 0.05}}
 "#
     );
@@ -123,10 +147,15 @@ plugins:
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let parent = "00f067aa0ba902b7";
     assert_eq!(
-        get(node.proxy, "/t", Some(&format!("00-{trace}-{parent}-01"))),
+        get(
+            node.proxy,
+            "/t/x?a=1",
+            Some(&format!("00-{trace}-{parent}-01"))
+        ),
         200
     );
     assert_eq!(get(node.proxy, "/t", None), 200);
+    assert_eq!(get(node.proxy, "/nowhere", None), 404);
 
     let seen = upstream_seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2);
@@ -140,40 +169,115 @@ plugins:
     assert_eq!(fresh.len(), 55, "{fresh}");
     assert!(!fresh.contains(trace));
 
-    let got = wait_for(10, "2 spans", || {
+    let got = wait_for(10, "3 spans", || {
         let s = spans(&collector_seen);
-        (s.len() >= 2).then_some(s)
+        (s.len() >= 3).then_some(s)
     });
-    let span = got
+    for (h, _) in collector_seen.lock().unwrap().iter() {
+        assert_eq!(header(h, "x-collector-token").as_deref(), Some("s3cret"));
+    }
+    let (span, resource) = got
         .iter()
-        .find(|s| s["traceId"] == trace)
+        .find(|(s, _)| hex(&s.trace_id) == trace)
         .expect("the continued trace's span");
-    assert_eq!(span["spanId"], our_span.as_str());
-    assert_eq!(span["parentSpanId"], parent);
-    assert_eq!(span["kind"], 2);
-    let attrs: Vec<(String, Value)> = span["attributes"]
-        .as_array()
+    assert_eq!(attr(resource, "service.name"), string("gw"));
+    assert_eq!(attr(resource, "deployment.environment"), string("test"));
+    assert_eq!(hex(&span.span_id), our_span);
+    assert_eq!(hex(&span.parent_span_id), parent);
+    assert_eq!(span.name, "kong");
+    assert_eq!(span.kind, SpanKind::Server as i32);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
+        .as_nanos() as u64;
+    assert!(
+        span.start_time_unix_nano > now - 60_000_000_000
+            && span.start_time_unix_nano <= span.end_time_unix_nano
+            && span.end_time_unix_nano <= now,
+        "{} {} {now}",
+        span.start_time_unix_nano,
+        span.end_time_unix_nano
+    );
+    let a = &span.attributes;
+    let url = "http://example.test/t/x?a=1";
+    let table: &[(&str, Option<Value>)] = &[
+        ("http.method", string("GET")),
+        ("http.url", string(url)),
+        ("http.host", string("example.test")),
+        ("http.scheme", string("http")),
+        ("http.flavor", string("1.1")),
+        ("http.client_ip", string("127.0.0.1")),
+        ("net.peer.ip", string("127.0.0.1")),
+        ("http.status_code", Some(Value::IntValue(200))),
+        ("http.route", string("/t")),
+    ];
+    for (k, want) in table {
+        assert_eq!(&attr(a, k), want, "{k}");
+    }
+    let Some(Value::StringValue(id)) = attr(a, "kong.request.id") else {
+        panic!("kong.request.id: {a:?}");
+    };
+    assert_eq!(id.len(), 32, "{id}");
+    assert_eq!(span.status.as_ref().map_or(0, |s| s.code), 0, "unset");
+
+    let (fresh_span, _) = got
         .iter()
-        .map(|a| (a["key"].as_str().unwrap().to_string(), a["value"].clone()))
-        .collect();
-    let attr = |k: &str| attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        .find(|(s, _)| {
+            hex(&s.trace_id) != trace && attr(&s.attributes, "http.route") == string("/t")
+        })
+        .expect("the new trace's span");
+    assert!(fresh_span.parent_span_id.is_empty());
+    assert_eq!(fresh.split('-').nth(1), Some(&*hex(&fresh_span.trace_id)));
+    assert_eq!(fresh.split('-').nth(2), Some(&*hex(&fresh_span.span_id)));
+
+    // No route matched: Kong's root span still goes out, with an empty http.route.
+    let (miss, _) = got
+        .iter()
+        .find(|(s, _)| attr(&s.attributes, "http.status_code") == Some(Value::IntValue(404)))
+        .expect("the 404's span");
+    assert_eq!(attr(&miss.attributes, "http.route"), string(""));
     assert_eq!(
-        attr("http.method"),
-        Some(serde_json::json!({"stringValue": "GET"}))
+        attr(&miss.attributes, "http.url"),
+        string("http://example.test/nowhere")
+    );
+}
+
+/// The default resource is `service.name = kong`; a 5xx span carries status ERROR.
+#[test]
+fn default_resource_and_error_status() {
+    let (collector, collector_seen) = server();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("p");
+    // Nothing listens on port 9 of 127.0.0.1: the upstream connect fails (502).
+    let yaml = format!(
+        r#"_format_version: "3.0"
+services:
+- name: down
+  url: http://127.0.0.1:9
+  retries: 0
+  routes:
+  - paths: [/down]
+plugins:
+- name: opentelemetry
+  config:
+    traces_endpoint: http://{collector}/v1/traces
+    queue: {{max_batch_size: 1, max_coalescing_delay: 0.01}}
+"#
+    );
+    let node = Node::start(&prefix, Some(&yaml));
+    assert_eq!(get(node.proxy, "/down", None), 502);
+    let got = wait_for(10, "1 span", || {
+        let s = spans(&collector_seen);
+        (!s.is_empty()).then_some(s)
+    });
+    let (span, resource) = &got[0];
+    assert_eq!(attr(resource, "service.name"), string("kong"));
+    assert_eq!(
+        attr(&span.attributes, "http.status_code"),
+        Some(Value::IntValue(502))
     );
     assert_eq!(
-        attr("http.status_code"),
-        Some(serde_json::json!({"intValue": "200"}))
+        span.status.as_ref().map(|s| s.code),
+        Some(StatusCode::Error as i32)
     );
-    assert_eq!(
-        attr("kong.route"),
-        Some(serde_json::json!({"stringValue": "traced"}))
-    );
-    let start: u64 = span["startTimeUnixNano"].as_str().unwrap().parse().unwrap();
-    let end: u64 = span["endTimeUnixNano"].as_str().unwrap().parse().unwrap();
-    assert!(start > 0 && start <= end);
-    let fresh_span = got.iter().find(|s| s["traceId"] != trace).unwrap();
-    assert_eq!(fresh_span["parentSpanId"], "");
-    assert_eq!(fresh.split('-').nth(1), fresh_span["traceId"].as_str());
 }

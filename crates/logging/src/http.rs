@@ -214,10 +214,11 @@ impl Sink for HttpLogSink {
 }
 
 impl HttpLogSink {
-    /// POSTs `body` as is (other exporters on a shipper thread, e.g. OTLP/JSON spans).
-    pub fn post(&mut self, body: &[u8]) -> Result<(), String> {
+    /// Sends the body `encode` writes into the sink's reused buffer (other exporters on a
+    /// shipper thread, e.g. OTLP spans): no copy of the batch.
+    pub fn post_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<(), String> {
         self.body.clear();
-        self.body.extend_from_slice(body);
+        encode(&mut self.body);
         self.post_body()
     }
 

@@ -16,6 +16,7 @@ pub mod access;
 mod file;
 mod http;
 pub mod json;
+pub mod proto;
 mod queue;
 mod record;
 

@@ -255,6 +255,11 @@ impl<T: Entry> Shipper<T> {
             self.take(&mut batch, first);
             let deadline = Instant::now() + self.cfg.max_coalescing_delay;
             while batch.len() < max {
+                // What is already queued first, without reading the clock per record.
+                if let Ok(x) = self.rx.try_recv() {
+                    self.take(&mut batch, x);
+                    continue;
+                }
                 let left = deadline.saturating_duration_since(Instant::now());
                 match self.poll(left, &mut idle) {
                     Ok(Some(x)) => self.take(&mut batch, x),

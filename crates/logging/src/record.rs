@@ -311,6 +311,30 @@ impl LogRecord {
         std::str::from_utf8(self.bytes(r)).unwrap_or_default()
     }
 
+    /// Method, URI, host and upstream URI as bytes, for the serializer: it scans them for
+    /// escaping anyway, so the UTF-8 check of the `&str` accessors would be paid twice.
+    pub(crate) fn method_bytes(&self) -> &[u8] {
+        match self.bytes(self.method) {
+            b"" => b"GET",
+            m => m,
+        }
+    }
+
+    pub(crate) fn uri_bytes(&self) -> &[u8] {
+        match self.bytes(self.uri) {
+            b"" => b"/",
+            u => u,
+        }
+    }
+
+    pub(crate) fn host_bytes(&self) -> &[u8] {
+        self.bytes(self.host)
+    }
+
+    pub(crate) fn upstream_uri_bytes(&self) -> &[u8] {
+        self.bytes(self.upstream_uri)
+    }
+
     /// The request id as raw bytes (a header value).
     pub fn request_id(&self) -> &[u8] {
         self.bytes(self.request_id)

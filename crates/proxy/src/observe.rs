@@ -111,9 +111,6 @@ fn resident_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
-/// A route's span attributes: (route name, service name).
-type SpanNames = (Option<Arc<str>>, Option<Arc<str>>);
-
 /// A snapshot's resolved handles.
 #[derive(Default)]
 pub(crate) struct SnapshotObs {
@@ -135,8 +132,8 @@ pub(crate) struct SnapshotObs {
     any_otel: bool,
     /// Exporter per plugin instance index (opentelemetry instances only).
     span_senders: Vec<Option<QueueSender<Span>>>,
-    /// Per route: (route name, service name), span attributes.
-    names: Vec<SpanNames>,
+    /// Per route: its first path, the spans' `http.route`.
+    route_paths: Vec<Option<Arc<str>>>,
 }
 
 impl SnapshotObs {
@@ -170,19 +167,10 @@ impl SnapshotObs {
         }
         let log_senders = h.logs.resolve(&observers, &h.metrics);
         let span_senders = h.spans.resolve(&observers, &h.metrics);
-        let names = if any_otel {
-            let svc: HashMap<_, _> = config.services.iter().map(|s| (s.id, s)).collect();
-            config
-                .routes
-                .iter()
-                .map(|r| {
-                    let s = r.service.and_then(|id| svc.get(&id));
-                    (
-                        r.name.as_deref().map(Arc::from),
-                        s.and_then(|s| s.name.as_deref()).map(Arc::from),
-                    )
-                })
-                .collect()
+        let route_paths = if any_otel {
+            let first =
+                |r: &gatehouse_config::Route| r.paths.as_ref()?.first().map(|p| p.as_str().into());
+            config.routes.iter().map(first).collect()
         } else {
             Vec::new()
         };
@@ -233,7 +221,7 @@ impl SnapshotObs {
             entities,
             any_otel,
             span_senders,
-            names,
+            route_paths,
         }
     }
 }
@@ -284,8 +272,8 @@ pub(crate) struct Facts {
     pub log: Option<gatehouse_logging::LogRecord>,
     /// The trace context sent upstream (opentelemetry).
     pub trace: Option<TraceCtx>,
-    /// Request method, for spans (only when the snapshot has an opentelemetry plugin).
-    pub method: Option<http::Method>,
+    /// What the span reports of the request (only when the snapshot has an opentelemetry plugin).
+    pub span_req: Option<otel::SpanRequest>,
 }
 
 impl Facts {
@@ -298,7 +286,7 @@ impl Facts {
             bytes_in: 0,
             log: None,
             trace: None,
-            method: None,
+            span_req: None,
         }
     }
 }
@@ -315,19 +303,26 @@ pub(crate) fn capture<B>(
     request_id: &HeaderValue,
     facts: &mut Facts,
 ) {
-    if snap.obs.any_otel {
-        facts.method = Some(req.method().clone());
-    }
     if snap.obs.any_observer || w.obs.access.is_some() {
         facts.bytes_in = content_length(req.headers());
     }
-    if !snap.obs.any_log && w.obs.access.is_none() {
+    let otel = snap.obs.any_otel;
+    if !otel && !snap.obs.any_log && w.obs.access.is_none() {
         return;
+    }
+    let client_ip = forwarded::client_ip(peer, req.headers(), &w.opts.real_ip_header);
+    if otel {
+        facts.span_req = Some(otel::SpanRequest::capture(
+            req, request_id, peer.https, client_ip, peer.ip,
+        ));
+        if !snap.obs.any_log && w.obs.access.is_none() {
+            return;
+        }
     }
     facts.log = Some(logs::start_record(
         req,
         request_id,
-        forwarded::client_ip(peer, req.headers(), &w.opts.real_ip_header),
+        client_ip,
         peer.https,
         peer.local_port,
         snap.obs.any_log,
@@ -465,19 +460,18 @@ pub(crate) fn log_phase(
                 }
                 let took = now.saturating_duration_since(facts.started);
                 let end_ns = otel::epoch_ns(std::time::Duration::ZERO);
-                let (route, service) = st
-                    .route
-                    .and_then(|r| obs.names.get(r))
-                    .cloned()
-                    .unwrap_or_default();
                 tx.push(Span {
                     ctx,
                     start_ns: end_ns.saturating_sub(took.as_nanos() as u64),
                     end_ns,
-                    method: facts.method.clone().unwrap_or_default(),
+                    // One opentelemetry instance applies per request (plugin precedence).
+                    req: facts.span_req.take(),
                     status: status.as_u16(),
-                    route,
-                    service,
+                    route_path: st
+                        .route
+                        .and_then(|r| obs.route_paths.get(r))
+                        .cloned()
+                        .flatten(),
                 });
             }
             _ => {}

@@ -1,23 +1,25 @@
-//! opentelemetry: W3C `traceparent` propagation to the upstream and request spans exported over
-//! OTLP/HTTP, batched on a shipper thread (the `gatehouse-logging` queue).
-//!
-//! Encoding: OTLP/HTTP with the **JSON** encoding (`Content-Type: application/json`, ids as hex,
-//! times as decimal strings), which every OTLP/HTTP collector accepts. Kong sends protobuf; JSON
-//! keeps protobuf code generation out of the build, and is written on the shipper thread.
+//! opentelemetry: W3C `traceparent` propagation to the upstream and request spans exported as
+//! OTLP/HTTP **protobuf** (`Content-Type: application/x-protobuf`, as Kong's `otlp.lua`) to
+//! `traces_endpoint`, batched on a shipper thread (the `gatehouse-logging` queue). Kong 3.x has
+//! no option for the JSON encoding, so there is none here.
 //!
 //! Per request: a valid incoming `traceparent` is continued (same trace id, its span id becomes
 //! our parent, its sampled flag is kept); otherwise a new trace starts. Our span gets a new id,
 //! which is what the upstream sees as parent. Sampling: the plugin's `sampling_rate` (default 1)
-//! for new traces; continued traces follow the caller's flag.
+//! for new traces; continued traces follow the caller's flag. The proxy thread copies the few
+//! request facts a span reports into one small buffer ([`SpanRequest`]); the protobuf encoding
+//! (a hand-written writer, `gatehouse_logging::proto`) happens on the shipper thread.
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
+use std::io::Write as _;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use gatehouse_logging::{Entry, HttpLogConfig, HttpLogSink, Queue, QueueSender, Sink};
+use gatehouse_logging::{proto, Entry, HttpLogConfig, HttpLogSink, Queue, QueueSender, Sink};
 use gatehouse_plugins::{Observer, OpenTelemetryConfig};
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
@@ -143,93 +145,231 @@ pub(crate) fn propagate(
     ctx
 }
 
+/// The request facts a span reports, copied when the request arrives (before it is taken
+/// apart): method, host, path and request id in one small buffer, so the span holds no slice of
+/// the connection's read buffer while it waits in the queue.
+#[derive(Clone)]
+pub(crate) struct SpanRequest {
+    /// method, host (without port), path + query, request id, back to back.
+    text: Box<[u8]>,
+    ends: [u16; 4],
+    /// `http.flavor`: `1.0`, `1.1`, `2.0`.
+    flavor: &'static str,
+    https: bool,
+    /// `http.client_ip` (the forwarded client address) and `net.peer.ip`.
+    client_ip: IpAddr,
+    peer_ip: IpAddr,
+}
+
+impl SpanRequest {
+    pub fn capture<B>(
+        req: &http::Request<B>,
+        request_id: &HeaderValue,
+        https: bool,
+        client_ip: IpAddr,
+        peer_ip: IpAddr,
+    ) -> SpanRequest {
+        let uri = req.uri();
+        // nginx's `$host`: the request line's host, else the Host header; without the port.
+        let host = uri
+            .host()
+            .map(str::as_bytes)
+            .or_else(|| req.headers().get(http::header::HOST).map(|h| h.as_bytes()))
+            .unwrap_or_default();
+        let host = match host.iter().rposition(|&b| b == b':') {
+            Some(i) if !host.ends_with(b"]") => &host[..i],
+            _ => host,
+        };
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let parts: [&[u8]; 4] = [
+            req.method().as_str().as_bytes(),
+            host,
+            path.as_bytes(),
+            request_id.as_bytes(),
+        ];
+        // Each part is capped so that the end offsets fit in u16 (a longer URL is truncated).
+        let mut text = Vec::with_capacity(parts.iter().map(|p| p.len().min(16_000)).sum());
+        let mut ends = [0u16; 4];
+        for (p, e) in parts.iter().zip(&mut ends) {
+            text.extend_from_slice(&p[..p.len().min(16_000)]);
+            *e = text.len() as u16;
+        }
+        SpanRequest {
+            text: text.into_boxed_slice(),
+            ends,
+            flavor: match req.version() {
+                http::Version::HTTP_10 => "1.0",
+                http::Version::HTTP_2 => "2.0",
+                http::Version::HTTP_3 => "3.0",
+                _ => "1.1",
+            },
+            https,
+            client_ip,
+            peer_ip,
+        }
+    }
+
+    fn part(&self, i: usize) -> &[u8] {
+        let from = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.text
+            .get(from..self.ends[i] as usize)
+            .unwrap_or_default()
+    }
+}
+
 /// One finished request span, as the proxy thread pushes it.
 pub(crate) struct Span {
     pub ctx: TraceCtx,
     pub start_ns: u64,
     pub end_ns: u64,
-    pub method: Method,
+    pub req: Option<SpanRequest>,
     pub status: u16,
-    pub route: Option<Arc<str>>,
-    pub service: Option<Arc<str>>,
+    /// `http.route`: the route's first path (Kong's `route.paths[1]`), shared per snapshot.
+    pub route_path: Option<Arc<str>>,
 }
 
 impl Entry for Span {
     fn approx_size(&self) -> usize {
-        std::mem::size_of::<Span>()
+        std::mem::size_of::<Span>() + self.req.as_ref().map_or(0, |r| r.text.len())
     }
 }
 
-/// Renders batches as an OTLP/JSON `ExportTraceServiceRequest` and POSTs them.
+/// Encodes batches as an OTLP `ExportTraceServiceRequest` (protobuf) and POSTs them.
 struct OtlpSink {
     http: HttpLogSink,
-    resource: String,
-    body: Vec<u8>,
+    /// The encoded `Resource` message body (attributes), made once.
+    resource: Vec<u8>,
 }
 
-fn json_str(out: &mut Vec<u8>, s: &str) {
-    let _ = serde_json::to_writer(&mut *out, s);
+/// OTLP field numbers (opentelemetry-proto `trace/v1/trace.proto`, `common/v1/common.proto`,
+/// `collector/trace/v1/trace_service.proto`).
+mod f {
+    pub const REQUEST_RESOURCE_SPANS: u32 = 1;
+    pub const RESOURCE_SPANS_RESOURCE: u32 = 1;
+    pub const RESOURCE_SPANS_SCOPE_SPANS: u32 = 2;
+    pub const RESOURCE_ATTRIBUTES: u32 = 1;
+    pub const SCOPE_SPANS_SCOPE: u32 = 1;
+    pub const SCOPE_SPANS_SPANS: u32 = 2;
+    pub const SCOPE_NAME: u32 = 1;
+    pub const SCOPE_VERSION: u32 = 2;
+    pub const SPAN_TRACE_ID: u32 = 1;
+    pub const SPAN_SPAN_ID: u32 = 2;
+    pub const SPAN_PARENT_SPAN_ID: u32 = 4;
+    pub const SPAN_NAME: u32 = 5;
+    pub const SPAN_KIND: u32 = 6;
+    pub const SPAN_START: u32 = 7;
+    pub const SPAN_END: u32 = 8;
+    pub const SPAN_ATTRIBUTES: u32 = 9;
+    pub const SPAN_STATUS: u32 = 15;
+    pub const STATUS_CODE: u32 = 3;
+    pub const KV_KEY: u32 = 1;
+    pub const KV_VALUE: u32 = 2;
+    pub const ANY_STRING: u32 = 1;
+    pub const ANY_INT: u32 = 3;
+    /// `SPAN_KIND_SERVER`, `STATUS_CODE_ERROR`.
+    pub const KIND_SERVER: u64 = 2;
+    pub const STATUS_ERROR: u64 = 2;
 }
 
-fn attr_str(out: &mut Vec<u8>, first: &mut bool, k: &str, v: &str) {
-    if !std::mem::take(first) {
-        out.push(b',');
+/// A `KeyValue` with a string value made of `parts`.
+fn attr_str(out: &mut Vec<u8>, field: u32, key: &str, parts: &[&[u8]]) {
+    proto::message(out, field, |o| {
+        proto::bytes(o, f::KV_KEY, key.as_bytes());
+        proto::message(o, f::KV_VALUE, |o| {
+            proto::bytes_parts(o, f::ANY_STRING, parts)
+        });
+    });
+}
+
+fn attr_int(out: &mut Vec<u8>, field: u32, key: &str, v: i64) {
+    proto::message(out, field, |o| {
+        proto::bytes(o, f::KV_KEY, key.as_bytes());
+        proto::message(o, f::KV_VALUE, |o| proto::int(o, f::ANY_INT, v));
+    });
+}
+
+fn attr_ip(out: &mut Vec<u8>, key: &str, ip: IpAddr) {
+    let mut buf = [0u8; 48];
+    let mut w = &mut buf[..];
+    let _ = write!(w, "{ip}");
+    let len = 48 - w.len();
+    attr_str(out, f::SPAN_ATTRIBUTES, key, &[&buf[..len]]);
+}
+
+/// One span: Kong's root span `kong` (kind SERVER) with the attributes of
+/// `kong/tracing/instrumentation.lua` (`request` and `runloop_before_header_filter`).
+fn encode_span(o: &mut Vec<u8>, s: &Span) {
+    proto::bytes(o, f::SPAN_TRACE_ID, &s.ctx.trace_id);
+    proto::bytes(o, f::SPAN_SPAN_ID, &s.ctx.span_id);
+    if let Some(p) = &s.ctx.parent {
+        proto::bytes(o, f::SPAN_PARENT_SPAN_ID, p);
     }
-    out.extend_from_slice(b"{\"key\":");
-    json_str(out, k);
-    out.extend_from_slice(b",\"value\":{\"stringValue\":");
-    json_str(out, v);
-    out.extend_from_slice(b"}}");
+    proto::bytes(o, f::SPAN_NAME, b"kong");
+    proto::uint(o, f::SPAN_KIND, f::KIND_SERVER);
+    proto::fixed64(o, f::SPAN_START, s.start_ns);
+    proto::fixed64(o, f::SPAN_END, s.end_ns);
+    let a = f::SPAN_ATTRIBUTES;
+    if let Some(r) = &s.req {
+        let (method, host, path, id) = (r.part(0), r.part(1), r.part(2), r.part(3));
+        let scheme: &[u8] = if r.https { b"https" } else { b"http" };
+        attr_str(o, a, "http.method", &[method]);
+        attr_str(o, a, "http.url", &[scheme, b"://", host, path]);
+        attr_str(o, a, "http.host", &[host]);
+        attr_str(o, a, "http.scheme", &[scheme]);
+        attr_str(o, a, "http.flavor", &[r.flavor.as_bytes()]);
+        attr_ip(o, "http.client_ip", r.client_ip);
+        attr_ip(o, "net.peer.ip", r.peer_ip);
+        attr_str(o, a, "kong.request.id", &[id]);
+    }
+    attr_int(o, a, "http.status_code", i64::from(s.status));
+    let route = s.route_path.as_deref().unwrap_or_default();
+    attr_str(o, a, "http.route", &[route.as_bytes()]);
+    if s.status >= 500 {
+        proto::message(o, f::SPAN_STATUS, |o| {
+            proto::uint(o, f::STATUS_CODE, f::STATUS_ERROR)
+        });
+    }
+}
+
+/// `ExportTraceServiceRequest` → one `ResourceSpans` → one `ScopeSpans` (`kong-internal`, as
+/// Kong's `otlp.lua`) → the batch's spans.
+fn encode_request(out: &mut Vec<u8>, resource: &[u8], batch: &[Span]) {
+    proto::message(out, f::REQUEST_RESOURCE_SPANS, |o| {
+        proto::message(o, f::RESOURCE_SPANS_RESOURCE, |o| {
+            o.extend_from_slice(resource)
+        });
+        proto::message(o, f::RESOURCE_SPANS_SCOPE_SPANS, |o| {
+            proto::message(o, f::SCOPE_SPANS_SCOPE, |o| {
+                proto::bytes(o, f::SCOPE_NAME, b"kong-internal");
+                proto::bytes(o, f::SCOPE_VERSION, b"0.1.0");
+            });
+            for s in batch {
+                proto::message(o, f::SCOPE_SPANS_SPANS, |o| encode_span(o, s));
+            }
+        });
+    });
+}
+
+/// The `Resource` attributes: `service.name` = `kong` unless `resource_attributes` names it.
+fn encode_resource(attrs: Option<&serde_json::Map<String, serde_json::Value>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut has_name = false;
+    for (k, v) in attrs.into_iter().flatten() {
+        has_name |= k == "service.name";
+        let v = v.as_str().unwrap_or_default();
+        attr_str(&mut out, f::RESOURCE_ATTRIBUTES, k, &[v.as_bytes()]);
+    }
+    if !has_name {
+        attr_str(&mut out, f::RESOURCE_ATTRIBUTES, "service.name", &[b"kong"]);
+    }
+    out
 }
 
 impl Sink<Span> for OtlpSink {
     fn send(&mut self, batch: &[Span], _single: bool) -> Result<(), String> {
-        let o = &mut self.body;
-        o.clear();
-        o.extend_from_slice(b"{\"resourceSpans\":[{\"resource\":");
-        o.extend_from_slice(self.resource.as_bytes());
-        o.extend_from_slice(
-            b",\"scopeSpans\":[{\"scope\":{\"name\":\"kong-internal\",\"version\":\"0.1.0\"},\"spans\":[",
-        );
-        for (i, s) in batch.iter().enumerate() {
-            if i > 0 {
-                o.push(b',');
-            }
-            o.extend_from_slice(b"{\"traceId\":\"");
-            hex(o, &s.ctx.trace_id);
-            o.extend_from_slice(b"\",\"spanId\":\"");
-            hex(o, &s.ctx.span_id);
-            o.extend_from_slice(b"\",\"parentSpanId\":\"");
-            if let Some(p) = &s.ctx.parent {
-                hex(o, p);
-            }
-            o.extend_from_slice(b"\",\"name\":\"kong\",\"kind\":2,\"startTimeUnixNano\":\"");
-            o.extend_from_slice(s.start_ns.to_string().as_bytes());
-            o.extend_from_slice(b"\",\"endTimeUnixNano\":\"");
-            o.extend_from_slice(s.end_ns.to_string().as_bytes());
-            o.extend_from_slice(b"\",\"attributes\":[");
-            let mut first = true;
-            attr_str(o, &mut first, "http.method", s.method.as_str());
-            o.extend_from_slice(b",{\"key\":\"http.status_code\",\"value\":{\"intValue\":\"");
-            o.extend_from_slice(s.status.to_string().as_bytes());
-            o.extend_from_slice(b"\"}}");
-            if let Some(r) = &s.route {
-                attr_str(o, &mut first, "kong.route", r);
-            }
-            if let Some(r) = &s.service {
-                attr_str(o, &mut first, "kong.service", r);
-            }
-            o.extend_from_slice(b"],\"status\":{");
-            if s.status >= 500 {
-                o.extend_from_slice(b"\"code\":2");
-            }
-            o.extend_from_slice(b"}}");
-        }
-        o.extend_from_slice(b"]}]}]}");
-        let body = std::mem::take(&mut self.body);
-        let r = self.http.post(&body);
-        self.body = body;
-        r
+        let resource = &self.resource;
+        self.http
+            .post_with(|out| encode_request(out, resource, batch))
     }
 }
 
@@ -241,7 +381,7 @@ fn start(id: &uuid::Uuid, c: &OpenTelemetryConfig) -> Result<Queue<Span>, String
     let http = HttpLogSink::new(&HttpLogConfig {
         http_endpoint: endpoint,
         method: "POST".into(),
-        content_type: "application/json".into(),
+        content_type: "application/x-protobuf".into(),
         timeout: Duration::from_millis(
             (c.connect_timeout.max(c.send_timeout).max(c.read_timeout)).max(1) as u64,
         ),
@@ -253,17 +393,7 @@ fn start(id: &uuid::Uuid, c: &OpenTelemetryConfig) -> Result<Queue<Span>, String
             .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
             .collect(),
     })?;
-    let mut attrs = Vec::new();
-    let mut first = true;
-    let mut has_name = false;
-    for (k, v) in c.resource_attributes.iter().flatten() {
-        has_name |= k == "service.name";
-        attr_str(&mut attrs, &mut first, k, v.as_str().unwrap_or_default());
-    }
-    if !has_name {
-        attr_str(&mut attrs, &mut first, "service.name", "kong");
-    }
-    let resource = format!("{{\"attributes\":[{}]}}", String::from_utf8_lossy(&attrs));
+    let resource = encode_resource(c.resource_attributes.as_ref());
     let q = c.effective_queue();
     let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.0, 1e9));
     let cfg = gatehouse_logging::QueueConfig {
@@ -276,11 +406,7 @@ fn start(id: &uuid::Uuid, c: &OpenTelemetryConfig) -> Result<Queue<Span>, String
         max_retry_delay: secs(q.max_retry_delay),
         concurrency_limit: 1,
     };
-    let sink = OtlpSink {
-        http,
-        resource,
-        body: Vec::new(),
-    };
+    let sink = OtlpSink { http, resource };
     Queue::start(&format!("otel-{id}"), cfg, sink).map_err(|e| e.to_string())
 }
 
