@@ -125,7 +125,7 @@ pub async fn post_config(
                 return Err(StatusCode::NOT_MODIFIED.into_response());
             }
         }
-        Ok(control.load_with(source, render::flattened))
+        Ok(control.load_answering(source))
     })
     .await;
     let loaded = match loaded {
