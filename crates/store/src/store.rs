@@ -132,21 +132,44 @@ impl Store {
     /// peak RSS. Called after the clear and after the commit, this keeps that at one
     /// transient tree at most.
     fn release_map(&self) {
-        let info = self.env.info();
-        // SAFETY: the range is exactly LMDB's own mapping of its data file (address and size
-        // from `mdb_env_info`), mapped read-only and shared (no `MDB_WRITEMAP`), so it holds no
-        // private or dirty data: MADV_DONTNEED only drops the page-table entries and the next
-        // access, by LMDB or by a reader on another thread, faults the same bytes back in
-        // from the page cache. No Rust reference is invalidated and nothing is unmapped.
+        // LMDB's own `me_mapaddr` is only set with MDB_FIXEDMAP; the kernel knows the mapping.
+        let Some((start, len)) = self.map_range() else {
+            return;
+        };
+        // SAFETY: the range is exactly this process's mapping of LMDB's data file (found by
+        // path in /proc/self/maps), which LMDB maps read-only and shared (no `MDB_WRITEMAP`),
+        // so it holds no private or dirty data: MADV_DONTNEED only drops page-table entries,
+        // and the next access, by LMDB or by a reader on another thread, faults the same
+        // bytes back in from the page cache. Nothing is unmapped, no reference invalidated.
         // A refusal (not expected on Linux) only costs the memory this saves.
         #[allow(unsafe_code)]
         let _ = unsafe {
             rustix::mm::madvise(
-                info.map_addr,
-                info.map_size,
+                start as *mut std::ffi::c_void,
+                len,
                 rustix::mm::Advice::LinuxDontNeed,
             )
         };
+    }
+
+    /// Start and length of the shared mapping of `data.mdb`, from /proc/self/maps.
+    fn map_range(&self) -> Option<(usize, usize)> {
+        let file = self.env.path().join("data.mdb").canonicalize().ok()?;
+        let file = file.to_str()?;
+        let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+        maps.lines().find_map(|line| {
+            // range perms offset device inode, then the path after padding.
+            let mut fields = line.splitn(6, ' ');
+            let (range, perms) = (fields.next()?, fields.next()?);
+            let path = fields.nth(3)?.trim_start();
+            if path != file || !perms.ends_with('s') {
+                return None;
+            }
+            let (a, b) = range.split_once('-')?;
+            let a = usize::from_str_radix(a, 16).ok()?;
+            let b = usize::from_str_radix(b, 16).ok()?;
+            Some((a, b.checked_sub(a)?))
+        })
     }
 
     /// The stored config and its hash; `None` if no config was ever written. Entities come
@@ -331,6 +354,46 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Resident bytes of this process's mapping of `dir/data.mdb` (/proc/self/smaps).
+    fn map_rss_kib(dir: &Path) -> Option<u64> {
+        let file = dir.join("data.mdb").canonicalize().ok()?;
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let mut lines = smaps.lines();
+        lines.find(|l| l.ends_with(file.to_str().unwrap_or("?")))?;
+        let rss = lines.find(|l| l.starts_with("Rss:"))?;
+        rss.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// Reloads leave no LMDB file pages mapped (they used to stay resident: the clear walks
+    /// the old tree through the map).
+    #[test]
+    fn reloads_leave_no_file_pages_mapped() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Io(e.to_string()))?;
+        let store = Store::open(dir.path(), 64 << 20)?;
+        let consumers = (0..20_000u128)
+            .map(|n| gatehouse_config::Consumer {
+                id: Uuid::from_u128(n + 1),
+                username: Some(format!("user-{n}")),
+                custom_id: None,
+                tags: vec!["a-tag".into()],
+                created_at: 0,
+                updated_at: 0,
+            })
+            .collect();
+        let config = Config {
+            consumers,
+            ..Config::default()
+        };
+        for round in 0..3 {
+            store.write_config(&config, &format!("h{round}"))?;
+            // Read a page back, as the Admin API does, then check what stays mapped.
+            assert!(store.select("consumers", &Uuid::from_u128(7))?.is_some());
+            let rss = map_rss_kib(dir.path()).expect("data.mdb is mapped");
+            assert!(rss < 1024, "round {round}: {rss} KiB of data.mdb resident");
+        }
+        Ok(())
+    }
 
     #[test]
     fn version_tag_mismatch_wipes() -> Result<(), StoreError> {
