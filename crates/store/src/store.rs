@@ -331,6 +331,10 @@ fn corrupt_key(what: &str, key: &[u8]) -> StoreError {
     StoreError::Corrupt(format!("{what}: {}", String::from_utf8_lossy(key)))
 }
 
+/// Stored keys and values, in key order (tests).
+#[cfg(test)]
+pub(crate) type RawPairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 #[cfg(test)]
 impl Store {
     /// The stored bytes of one key.
@@ -340,7 +344,7 @@ impl Store {
     }
 
     /// Every stored key and value, in key order.
-    pub(crate) fn raw_pairs(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub(crate) fn raw_pairs(&self) -> Result<RawPairs, StoreError> {
         let rtxn = self.env.read_txn()?;
         let mut out = Vec::new();
         for item in self.db.iter(&rtxn)? {

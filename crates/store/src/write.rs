@@ -154,7 +154,7 @@ impl<'a> Plan<'a> {
                     }
                 }
                 Rows::Uniques(field, rows) => {
-                    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                    rows.sort_unstable_by_key(|r| r.0);
                     if let Some(w) = rows.windows(2).find(|w| w[0].0 == w[1].0) {
                         let (name, v) = (g.entity, w[1].2);
                         return Err(StoreError::Corrupt(format!(
@@ -255,10 +255,8 @@ impl<'a> Plan<'a> {
                 }
                 on_record(g.entity, Uuid::from_u128(*pk), &batch.buf[start..]);
                 batch.records.push((*pk, batch.buf.len()));
-                if batch.buf.len() >= BATCH {
-                    if tx.send(Ok(std::mem::take(&mut batch))).is_err() {
-                        return;
-                    }
+                if batch.buf.len() >= BATCH && tx.send(Ok(std::mem::take(&mut batch))).is_err() {
+                    return;
                 }
             }
             batch.last = true;
@@ -362,7 +360,7 @@ mod tests {
     use super::*;
     use crate::keys;
 
-    fn pairs(config: &Config) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn pairs(config: &Config) -> Result<crate::store::RawPairs, StoreError> {
         let dir = tempfile::tempdir().map_err(|e| StoreError::Io(e.to_string()))?;
         let store = crate::Store::open(dir.path(), 1 << 20)?;
         let mut records = Vec::new();
