@@ -1,6 +1,7 @@
 //! Config loads: the one place a new configuration becomes the running one.
 //!
-//! parse + validate → write LMDB in one transaction → build the snapshot → swap it in.
+//! parse + validate → build the snapshot ∥ write LMDB in one transaction (its records also
+//! make the `POST /config` answer) → commit once the build succeeded → swap it in.
 //! All of it runs on a blocking thread (never a proxy thread, never the admin event loop), one
 //! load at a time; a load that fails at any step changes nothing: the old snapshot keeps
 //! serving and stays in LMDB.
@@ -32,8 +33,6 @@ pub enum LoadError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Build(#[from] BuildError),
-    #[error("rendering the loaded configuration failed")]
-    Render,
     #[error("persisting the configuration failed")]
     Persist,
 }
@@ -44,7 +43,7 @@ pub struct Loaded {
     pub parse_time: Duration,
     /// Router, plugin chains and balancers (reused parts excluded).
     pub build_time: Duration,
-    /// LMDB write (it runs alongside the build and the rendering of the answer, and commits
+    /// LMDB write (it runs alongside the build, produces the answer's entity JSON, and commits
     /// once the build succeeded): from the end of parsing to the commit.
     pub write_time: Duration,
     pub total_time: Duration,
@@ -96,19 +95,25 @@ impl Control {
 
     /// Loads a configuration. Blocking: call it from a blocking thread.
     pub fn load(&self, source: Source<'_>) -> Result<Loaded, LoadError> {
-        self.load_with(source, |_| ()).map(|(loaded, ())| loaded)
+        self.load_inner(source, None)
     }
 
-    /// [`Control::load`], also running `render` on the new config on a second thread while
-    /// LMDB is written (the `POST /config` answer is built in parallel with persisting).
-    pub fn load_with<T: Send>(
+    /// [`Control::load`], also producing the `POST /config` answer (Kong's flattened entity
+    /// map) from the records as they are written to LMDB.
+    pub fn load_answering(&self, source: Source<'_>) -> Result<(Loaded, Vec<u8>), LoadError> {
+        let mut body = render::Flattened::default();
+        let loaded = self.load_inner(source, Some(&mut body))?;
+        Ok((loaded, body.finish()))
+    }
+
+    fn load_inner(
         &self,
         source: Source<'_>,
-        render: impl FnOnce(&Config) -> T + Send,
-    ) -> Result<(Loaded, T), LoadError> {
+        body: Option<&mut render::Flattened>,
+    ) -> Result<Loaded, LoadError> {
         let _guard = self.lock.try_lock().map_err(|_| LoadError::Busy)?;
         let started = Instant::now();
-        let result = self.load_locked(source, render, started);
+        let result = self.load_locked(source, body, started);
         // gatehouse_config_reloads_total / _duration_seconds (a refused load counts too).
         if let Some(hub) = self.cell.load().observability() {
             hub.metrics()
@@ -118,12 +123,12 @@ impl Control {
         result
     }
 
-    fn load_locked<T: Send>(
+    fn load_locked(
         &self,
         source: Source<'_>,
-        render: impl FnOnce(&Config) -> T + Send,
+        body: Option<&mut render::Flattened>,
         started: Instant,
-    ) -> Result<(Loaded, T), LoadError> {
+    ) -> Result<Loaded, LoadError> {
         // The decoded document is freed as soon as it is validated: nothing downstream reads
         // it, and it must not add to the peak while the snapshot is built.
         let (config, hash) = match source {
@@ -138,22 +143,28 @@ impl Control {
             }
         };
         let parse_time = started.elapsed();
-        // Build, persist and render the answer at once, all from the borrowed config. LMDB
-        // commits only once the build succeeded: a config the data plane cannot serve must not
-        // reach LMDB, and an aborted transaction leaves the stored one as it was.
+        // Build and persist at once, both from the borrowed config (the answer is assembled
+        // from the records LMDB stores). LMDB commits only once the build succeeded: a config
+        // the data plane cannot serve must not reach LMDB, and an aborted transaction leaves
+        // the stored one as it was.
         let previous = self.cell.load_full();
         let (cfg, key) = (&config, hash.as_str());
-        let (built, build_time, written, rendered) = std::thread::scope(|s| {
+        let (built, build_time, written) = std::thread::scope(|s| {
             let (verdict, decision) = std::sync::mpsc::channel::<bool>();
             let writing = s.spawn(move || {
                 let commit = move || decision.recv().unwrap_or(false);
-                self.store.write_config_if(cfg, key, commit)
+                match body {
+                    Some(b) => {
+                        let mut record = |e, id, json: &[u8]| b.record(e, id, json);
+                        self.store.write_config_with(cfg, key, &mut record, commit)
+                    }
+                    None => self.store.write_config_if(cfg, key, commit),
+                }
             });
-            let rendering = s.spawn(move || render(cfg));
             let built = Built::new(cfg, self.flavor, Some(&previous));
             let build_time = started.elapsed() - parse_time;
             let _ = verdict.send(built.is_ok());
-            (built, build_time, writing.join(), rendering.join())
+            (built, build_time, writing.join())
         });
         drop(previous);
         let built = match built {
@@ -167,21 +178,19 @@ impl Control {
         }
         let write_time = started.elapsed() - parse_time;
         let snapshot = Arc::new(built.into_snapshot(config, hash));
-        let rendered = rendered.map_err(|_| LoadError::Render)?;
         let replaced = self.cell.swap(snapshot.clone());
         // Freeing a 50k-entity snapshot takes tens of milliseconds: not on the answer's
         // path. Requests still holding the old snapshot free it when they end.
         let _ = std::thread::Builder::new()
             .name("gatehouse-free".into())
             .spawn(move || drop(replaced));
-        let loaded = Loaded {
+        Ok(Loaded {
             snapshot,
             parse_time,
             build_time,
             write_time,
             total_time: started.elapsed(),
-        };
-        Ok((loaded, rendered))
+        })
     }
 }
 

@@ -95,70 +95,66 @@ pub fn kind_list(c: &Config, entity: &str) -> Vec<Value> {
     }
 }
 
-/// `POST /config`'s 201 body: entity name → id → entity (only non-empty entity kinds).
+/// `POST /config`'s 201 body: entity name → id → entity (only non-empty entity kinds), built
+/// from the records the LMDB writer encodes ([`gatehouse_store::Store::write_config_with`]):
+/// the stored JSON of an entity is exactly its Kong shape, so the answer costs a copy instead
+/// of a second serialization of ~50k entities. Records arrive in key order (entity name, then
+/// id); JSON object order carries no meaning.
 ///
 /// Kong's `declarative.sanitize_output` only drops `workspaces` and `ws_id`: credential
 /// secrets (key-auth keys, JWT secrets) are returned as loaded, and basic-auth passwords are
 /// already hashed by the credential's `on_write` transformation (the model stores the hash).
-pub fn flattened(c: &Config) -> Vec<u8> {
-    // Streamed entity by entity, straight from the model (which serializes in Kong's shape):
-    // a 10k-route config has ~50k entities, and a `Value` per entity doubled the render time.
-    fn kind<T: Serialize>(
-        out: &mut Vec<u8>,
-        first: &mut bool,
-        entity: &str,
-        items: &[T],
-        id: impl Fn(&T) -> uuid::Uuid,
-    ) {
-        if items.is_empty() {
-            return;
+pub struct Flattened {
+    out: Vec<u8>,
+    entity: &'static str,
+}
+
+impl Default for Flattened {
+    fn default() -> Self {
+        Flattened {
+            out: vec![b'{'],
+            entity: "",
         }
-        out.extend_from_slice(if *first { b"\"" } else { b",\"" });
-        *first = false;
-        out.extend_from_slice(entity.as_bytes());
-        out.extend_from_slice(b"\":{");
-        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
+    }
+}
+
+impl Flattened {
+    /// Adds one entity: its kind, id and stored JSON.
+    pub fn record(&mut self, entity: &'static str, id: uuid::Uuid, json: &[u8]) {
+        let out = &mut self.out;
+        if entity != self.entity {
+            if !self.entity.is_empty() {
+                out.extend_from_slice(b"},");
             }
             out.push(b'"');
-            out.extend_from_slice(id(item).hyphenated().encode_lower(&mut buf).as_bytes());
-            out.extend_from_slice(b"\":");
-            // Upstreams inline their `extra` fields: the one kind that needs reshaping.
-            let _ = if entity == "upstreams" {
-                serde_json::to_writer(&mut *out, &kong_entity(entity, item))
-            } else {
-                serde_json::to_writer(&mut *out, item)
-            };
+            out.extend_from_slice(entity.as_bytes());
+            out.extend_from_slice(b"\":{");
+            self.entity = entity;
+        } else {
+            out.push(b',');
         }
-        out.push(b'}');
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        out.push(b'"');
+        out.extend_from_slice(id.hyphenated().encode_lower(&mut buf).as_bytes());
+        out.extend_from_slice(b"\":");
+        // Upstreams inline their `extra` fields: the one kind stored in another shape.
+        let upstream = (entity == "upstreams")
+            .then(|| serde_json::from_slice::<Value>(json).ok())
+            .flatten();
+        match upstream {
+            Some(v) => {
+                let _ = serde_json::to_writer(&mut *out, &kong_entity(entity, &v));
+            }
+            None => out.extend_from_slice(json),
+        }
     }
-    let mut out = Vec::with_capacity(4096);
-    let mut first = true;
-    out.push(b'{');
-    let (o, f) = (&mut out, &mut first);
-    kind(o, f, "services", &c.services, |e| e.id);
-    kind(o, f, "routes", &c.routes, |e| e.id);
-    kind(o, f, "upstreams", &c.upstreams, |e| e.id);
-    kind(o, f, "targets", &c.targets, |e| e.id);
-    kind(o, f, "consumers", &c.consumers, |e| e.id);
-    kind(o, f, "plugins", &c.plugins, |e| e.id);
-    kind(o, f, "certificates", &c.certificates, |e| e.id);
-    kind(o, f, "snis", &c.snis, |e| e.id);
-    kind(o, f, "ca_certificates", &c.ca_certificates, |e| e.id);
-    kind(o, f, "keyauth_credentials", &c.keyauth_credentials, |e| {
-        e.id
-    });
-    kind(
-        o,
-        f,
-        "basicauth_credentials",
-        &c.basicauth_credentials,
-        |e| e.id,
-    );
-    kind(o, f, "acls", &c.acls, |e| e.id);
-    kind(o, f, "jwt_secrets", &c.jwt_secrets, |e| e.id);
-    out.push(b'}');
-    out
+
+    /// The finished body.
+    pub fn finish(mut self) -> Vec<u8> {
+        if !self.entity.is_empty() {
+            self.out.push(b'}');
+        }
+        self.out.push(b'}');
+        self.out
+    }
 }

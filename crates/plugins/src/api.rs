@@ -78,7 +78,7 @@ impl Plugins {
     /// The transformed request body, or `None` to send the original.
     pub fn transform_request_body(&self, st: &PluginState, body: &[u8]) -> Option<Vec<u8>> {
         let kind = st.request_body_transform.as_ref()?;
-        self.collected(st).find_map(|i| match &i.compiled {
+        self.collected(st).find_map(|i| match &*i.compiled {
             Compiled::RequestTransformer(c) => {
                 plugins::request_transformer::transform_body(&c.config, kind, body)
             }
@@ -98,7 +98,7 @@ impl Plugins {
         if !st.response_body_transform {
             return None;
         }
-        self.collected(st).find_map(|i| match &i.compiled {
+        self.collected(st).find_map(|i| match &*i.compiled {
             Compiled::ResponseTransformer(c) => {
                 plugins::response_transformer::transform_json_body(&c.config, body)
             }
@@ -119,7 +119,7 @@ impl Plugins {
         st: &'s PluginState,
     ) -> impl Iterator<Item = ObserverRef<'s>> + 's {
         self.collected_indexed(st).filter_map(|(index, i)| {
-            Some(match &i.compiled {
+            Some(match &*i.compiled {
                 Compiled::Prometheus(c) => ObserverRef::Prometheus(c),
                 Compiled::HttpLog(c) => ObserverRef::HttpLog(index, c),
                 Compiled::FileLog(c) => ObserverRef::FileLog(index, c),

@@ -88,7 +88,7 @@ impl Plugins {
             let Some(inst) = self.collect_one(i, e, bit, st, req) else {
                 continue;
             };
-            let x = match &inst.compiled {
+            let x = match &*inst.compiled {
                 Compiled::RateLimiting(c) if c.redis.is_some() => {
                     plugins::rate_limiting::access_redis(c, self, st, req).await
                 }
@@ -122,7 +122,7 @@ impl Plugins {
             return None;
         }
         st.resolved[i] = idx;
-        if let Compiled::Cors(_) = &inst.compiled {
+        if let Compiled::Cors(_) = &*inst.compiled {
             plugins::cors::collect(st, req);
         }
         if st.exited {
@@ -137,7 +137,7 @@ impl Plugins {
         st: &mut PluginState,
         req: &mut RequestCtx<'_>,
     ) -> Option<Exit> {
-        match &inst.compiled {
+        match &*inst.compiled {
             Compiled::KeyAuth(c) => plugins::key_auth::access(c, &self.creds, st, req),
             Compiled::RateLimiting(c) => plugins::rate_limiting::access(c, self, st, req),
             Compiled::RequestTermination(c) => {
@@ -209,7 +209,7 @@ impl Plugins {
         let _ = status;
         let mut body = false;
         for inst in self.collected(st) {
-            match &inst.compiled {
+            match &*inst.compiled {
                 Compiled::RateLimiting(c) => plugins::rate_limiting::header_filter(c, st, headers),
                 Compiled::CorrelationId(c) => {
                     plugins::correlation_id::header_filter(c, st, headers)

@@ -7,7 +7,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -405,24 +405,108 @@ fn balancer_for(config: &Config, upstream: &Upstream) -> Balancer {
 }
 
 /// Fingerprints of the entities a part is built from, ignoring `created_at`/`updated_at`
-/// (they default to the load time and would otherwise make every load look changed).
+/// (they default to the load time and would otherwise make every load look changed). The
+/// fields are destructured, not the entity cloned with its timestamps zeroed (60k
+/// allocations per 10k-route load), and exhaustively, so a new field cannot be forgotten.
+/// foldhash with a fixed seed: fingerprints are compared across snapshots of one process.
 fn router_fingerprint(config: &Config) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = fingerprint_hasher();
     for r in &config.routes {
-        let mut r = r.clone();
-        (r.created_at, r.updated_at) = (0, 0);
-        r.hash(&mut h);
+        let gatehouse_config::Route {
+            id,
+            name,
+            protocols,
+            methods,
+            hosts,
+            paths,
+            headers,
+            snis,
+            sources,
+            destinations,
+            https_redirect_status_code,
+            strip_path,
+            preserve_host,
+            request_buffering,
+            response_buffering,
+            regex_priority,
+            path_handling,
+            service,
+            expression,
+            priority,
+            tags,
+            created_at: _,
+            updated_at: _,
+        } = r;
+        (id, name, protocols, methods, hosts, paths, headers, snis).hash(&mut h);
+        (
+            sources,
+            destinations,
+            https_redirect_status_code,
+            strip_path,
+        )
+            .hash(&mut h);
+        (preserve_host, request_buffering, response_buffering).hash(&mut h);
+        (
+            regex_priority,
+            path_handling,
+            service,
+            expression,
+            priority,
+            tags,
+        )
+            .hash(&mut h);
     }
     for s in &config.services {
-        let mut s = s.clone();
-        (s.created_at, s.updated_at) = (0, 0);
-        s.hash(&mut h);
+        let gatehouse_config::Service {
+            id,
+            name,
+            protocol,
+            host,
+            port,
+            path,
+            retries,
+            connect_timeout,
+            write_timeout,
+            read_timeout,
+            tags,
+            enabled,
+            client_certificate,
+            tls_verify,
+            tls_verify_depth,
+            ca_certificates,
+            created_at: _,
+            updated_at: _,
+        } = s;
+        (
+            id,
+            name,
+            protocol,
+            host,
+            port,
+            path,
+            retries,
+            connect_timeout,
+        )
+            .hash(&mut h);
+        (
+            write_timeout,
+            read_timeout,
+            tags,
+            enabled,
+            client_certificate,
+        )
+            .hash(&mut h);
+        (tls_verify, tls_verify_depth, ca_certificates).hash(&mut h);
     }
     h.finish()
 }
 
+fn fingerprint_hasher() -> impl Hasher {
+    foldhash::fast::FixedState::default().build_hasher()
+}
+
 fn cert_fingerprint(config: &Config) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = fingerprint_hasher();
     for c in &config.certificates {
         (c.id, &c.cert, &c.key, &c.cert_alt, &c.key_alt).hash(&mut h);
     }
@@ -470,7 +554,7 @@ fn upstream_tls(
 }
 
 fn balancer_fingerprint(config: &Config) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = fingerprint_hasher();
     for u in &config.upstreams {
         let mut u = u.clone();
         (u.created_at, u.updated_at) = (0, 0);

@@ -2,7 +2,7 @@
 //! (`generate_ids`), then endpoint-key / primary-key uniqueness and reference lookups
 //! (`validate_references`), then the remaining unique fields (`flatten`).
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
 
 use sha1_smol::Sha1;
 use uuid::Uuid;
@@ -10,6 +10,10 @@ use uuid::Uuid;
 use super::entities::{fk_target, Ent, Fk, Item};
 use crate::error::{ErrKey, ErrTree};
 use crate::model::Config;
+
+/// SipHash was ~10 % of validating a 10k-service config; the keys are names and ids from the
+/// document, and foldhash's per-process random seed is enough for an Admin API input.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 
 const ROOT: Uuid = Uuid::from_u128(0xfd02801f_0957_4a15_a55a_c8d9606f30b5);
 
@@ -257,7 +261,7 @@ pub(crate) fn resolve(items: Vec<Item>, transform: bool) -> Result<Resolved, Err
         return Err(errs);
     }
 
-    let mut seen: HashMap<(&str, &str), ()> = HashMap::new();
+    let mut seen: HashMap<(&str, &str), ()> = HashMap::default();
     for (pos, item) in items.iter().enumerate() {
         let (field, value) = match &item.ent {
             Ent::Consumer(c) => ("custom_id", c.custom_id.as_deref()),
