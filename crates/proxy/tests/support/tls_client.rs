@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use gatehouse_proxy::tls;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 /// Accepts any certificate, offering only `schemes`; the test inspects what was served.
 #[derive(Debug)]
@@ -55,6 +55,13 @@ impl ServerCertVerifier for AnyCert {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.schemes.clone()
     }
+}
+
+/// The accept-any-certificate verifier, offering every scheme of the provider.
+pub fn any_cert_verifier() -> Arc<dyn ServerCertVerifier> {
+    Arc::new(AnyCert {
+        schemes: all_schemes(),
+    })
 }
 
 pub fn all_schemes() -> Vec<SignatureScheme> {
