@@ -7,10 +7,22 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+/// The hop-by-hop names besides `Connection` (which also names other headers to drop), with
+/// the `HeaderName` each is removed by.
+static HOP_BY_HOP: [(Name, HeaderName); 7] = [
+    (Name::Te, header::TE),
+    (Name::Trailer, header::TRAILER),
+    (Name::TransferEncoding, header::TRANSFER_ENCODING),
+    (Name::Upgrade, header::UPGRADE),
+    (Name::ProxyAuthenticate, header::PROXY_AUTHENTICATE),
+    (Name::KeepAlive, HeaderName::from_static("keep-alive")),
+    (
+        Name::ProxyConnection,
+        HeaderName::from_static("proxy-connection"),
+    ),
+];
 
-/// The names [`Present`] reports, in the order of its bits: the hop-by-hop names first.
+/// The names [`Present`] reports (one bit each).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Name {
     Connection,
@@ -29,8 +41,6 @@ pub(crate) enum Name {
     XForwardedPrefix,
     XRealIp,
 }
-
-const HOP_BY_HOP_MASK: u16 = 0xff;
 
 impl Name {
     /// The name as it appears in a `HeaderMap` (lowercase).
@@ -108,10 +118,6 @@ impl Present {
 /// `Connection` header names. `present` is a [`Present::scan`] of `h`: most messages carry
 /// none or only `Connection: keep-alive`, which removes nothing else and copies nothing.
 pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap, present: Present) {
-    let found = present.0 & HOP_BY_HOP_MASK;
-    if found == 0 {
-        return;
-    }
     if present.has(Name::Connection) {
         if h.get_all(header::CONNECTION)
             .iter()
@@ -131,19 +137,10 @@ pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap, present: Present) {
         }
         h.remove(header::CONNECTION);
     }
-    let mut rest = found & !Name::Connection.bit();
-    while rest != 0 {
-        let name = match rest.trailing_zeros() {
-            1 => &header::TE,
-            2 => &header::TRAILER,
-            3 => &header::TRANSFER_ENCODING,
-            4 => &header::UPGRADE,
-            5 => &header::PROXY_AUTHENTICATE,
-            6 => &KEEP_ALIVE,
-            _ => &PROXY_CONNECTION,
-        };
-        h.remove(name);
-        rest &= rest - 1;
+    for (n, name) in &HOP_BY_HOP {
+        if present.has(*n) {
+            h.remove(name);
+        }
     }
 }
 
@@ -211,6 +208,13 @@ mod tests {
             "proxy-authorization",
         ] {
             assert_eq!(Name::of(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn each_hop_by_hop_entry_removes_its_own_name() {
+        for (n, name) in &HOP_BY_HOP {
+            assert_eq!(n.as_str(), name.as_str());
         }
     }
 
