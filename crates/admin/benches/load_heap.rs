@@ -47,10 +47,7 @@ fn mib(b: isize) -> f64 {
 }
 
 fn main() {
-    let n = std::env::var("GATEHOUSE_BENCH_N")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000);
+    let n = lmdb_config::n();
     let text = lmdb_config::config_text(n);
     let opts = lmdb_config::options();
     let base = LIVE.load(Ordering::Relaxed);

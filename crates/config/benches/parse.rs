@@ -6,15 +6,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 #[path = "support/lmdb_config.rs"]
 mod lmdb_config;
 
-fn n() -> usize {
-    std::env::var("GATEHOUSE_BENCH_N")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000)
-}
-
 fn bench(c: &mut Criterion) {
-    let n = n();
+    let n = lmdb_config::n();
     let text = lmdb_config::config_text(n);
     let opts = lmdb_config::options();
     let mut g = c.benchmark_group("parse");

@@ -22,10 +22,7 @@ fn status(field: &str) -> String {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing to parse.
-    let n = std::env::var("GATEHOUSE_BENCH_N")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000);
+    let n = lmdb_config::n();
     let text = lmdb_config::config_text(n);
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path(), 1 << 30).expect("open LMDB");

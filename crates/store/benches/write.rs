@@ -8,15 +8,8 @@ use gatehouse_store::Store;
 #[path = "../../config/benches/support/lmdb_config.rs"]
 mod lmdb_config;
 
-fn n() -> usize {
-    std::env::var("GATEHOUSE_BENCH_N")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000)
-}
-
 fn bench(c: &mut Criterion) {
-    let n = n();
+    let n = lmdb_config::n();
     let text = lmdb_config::config_text(n);
     let config = gatehouse_config::parse(&text, &lmdb_config::options()).expect("valid config");
     let hash = gatehouse_config::hash_text(&text);

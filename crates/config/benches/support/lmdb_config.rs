@@ -5,6 +5,14 @@
 
 use serde_json::{json, Map, Value};
 
+/// N: `GATEHOUSE_BENCH_N`, else 10,000 (Kong's benchmark size).
+pub fn n() -> usize {
+    std::env::var("GATEHOUSE_BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000)
+}
+
 /// The config as JSON text, or the file named by `GATEHOUSE_BENCH_CONFIG` when set.
 pub fn config_text(n: usize) -> String {
     if let Ok(path) = std::env::var("GATEHOUSE_BENCH_CONFIG") {
