@@ -91,7 +91,7 @@ pub(crate) fn error_to_grpc(resp: &mut Response<ProxyBody>) {
     }
     let message = match resp.body() {
         ProxyBody::Local(full) => message_of(full),
-        ProxyBody::Upstream(_) => None,
+        ProxyBody::H1(_) | ProxyBody::H2(_) => None,
     };
     let status = grpc_status(resp.status());
     let h = resp.headers_mut();

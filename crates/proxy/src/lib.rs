@@ -11,6 +11,7 @@ mod body;
 mod conn;
 mod forwarded;
 mod grpc;
+mod h1;
 mod logs;
 mod names;
 mod observe;

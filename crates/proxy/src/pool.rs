@@ -3,9 +3,11 @@
 //!
 //! Strictly thread-local (`Rc<RefCell<…>>`, no locks, no cross-core traffic): each proxy thread
 //! owns its connections, as the engine benchmark showed Pingora's shared pool costs. We connect
-//! *before* the request is handed to hyper, so a failed connect can be retried on the next target
-//! without having consumed (or copied) the request. An HTTP/1.1 connection goes back to the pool
-//! when its response body has been read to the end; one dropped early is closed.
+//! *before* the request is written, so a failed connect can be retried on the next target
+//! without having consumed (or copied) the request. An HTTP/1.1 connection ([`h1`]) goes back
+//! to the pool when its response body has been read to the end; one dropped early is closed.
+//! An idle one is checked for a close by the upstream (socket readiness, no syscall unless it
+//! looks readable) before it is handed out.
 //!
 //! Keys: a TLS connection is only reused for the same target, the same SNI and the same TLS
 //! settings (verification, CAs, client certificate), so a connection made under settings a new
@@ -20,14 +22,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2, TrySendError};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 
 use crate::balancer::Target;
 use crate::body::RequestBody;
+use crate::h1::{self, Connection};
 use crate::snapshot::UpstreamTls;
 use crate::tls::connect_tls;
 
@@ -50,55 +51,10 @@ where
     }
 }
 
-/// A ready-to-use request sender to one upstream.
+/// A ready-to-use connection to one upstream.
 pub(crate) enum Sender {
-    H1(http1::SendRequest<RequestBody>),
+    H1(Box<Connection>),
     H2(http2::SendRequest<RequestBody>),
-}
-
-type Exchanged = Result<Response<Incoming>, TrySendError<Request<RequestBody>>>;
-
-impl Sender {
-    /// Sends `req`; when it could not be written at all, the error gives it back for a retry.
-    /// The request goes to the connection now (not at the first poll), so the future is only
-    /// the wait for the response: small, and cheap to move into the timeout wrapper.
-    pub fn send(&mut self, req: Request<RequestBody>) -> impl Future<Output = Exchanged> + use<> {
-        match self {
-            Sender::H1(s) => Exchange::H1 {
-                f: s.try_send_request(req),
-            },
-            Sender::H2(s) => Exchange::H2 {
-                f: s.try_send_request(req),
-            },
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// One of the two protocols' response futures, without boxing.
-    #[project = ExchangeProj]
-    enum Exchange<A, B> {
-        H1 { #[pin] f: A },
-        H2 { #[pin] f: B },
-    }
-}
-
-impl<A, B> Future for Exchange<A, B>
-where
-    A: Future<Output = Exchanged>,
-    B: Future<Output = Exchanged>,
-{
-    type Output = Exchanged;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Exchanged> {
-        match self.project() {
-            ExchangeProj::H1 { f } => f.poll(cx),
-            ExchangeProj::H2 { f } => f.poll(cx),
-        }
-    }
 }
 
 /// What a pooled connection may be reused for.
@@ -110,7 +66,7 @@ pub(crate) struct PoolKey {
 }
 
 struct Idle {
-    sender: http1::SendRequest<RequestBody>,
+    conn: Box<Connection>,
     since: Instant,
 }
 
@@ -147,7 +103,7 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
-/// A connection checked out of the pool, returned by [`Pool::put_back`].
+/// A connection checked out of the pool (HTTP/1.1 ones return by [`Pool::put_back_h1`]).
 pub(crate) struct Conn {
     pub sender: Sender,
     pub key: PoolKey,
@@ -184,17 +140,14 @@ impl Pool {
         if up.h2 {
             return self.checkout_h2(key, target, up, connect_timeout).await;
         }
-        while let Some(mut sender) = self.take_idle(&key) {
-            // Ready at once unless the previous exchange is still being torn down.
-            if sender.ready().await.is_ok() {
-                return Ok(Conn {
-                    sender: Sender::H1(sender),
-                    key,
-                    reused: true,
-                });
-            }
+        if let Some(conn) = self.take_idle(&key) {
+            return Ok(Conn {
+                sender: Sender::H1(conn),
+                key,
+                reused: true,
+            });
         }
-        // Boxed: connecting (TCP, TLS, HTTP handshakes) is a ~6.5 KiB future that would
+        // Boxed: connecting (TCP, TLS handshakes) is a large future that would
         // otherwise sit in every request's state, and be copied with it, for the common case of
         // an idle connection. One allocation per new connection is noise next to a connect.
         Box::pin(connect_h1(key, target, up, connect_timeout)).await
@@ -227,26 +180,21 @@ impl Pool {
         })
     }
 
-    fn take_idle(&self, key: &PoolKey) -> Option<http1::SendRequest<RequestBody>> {
+    fn take_idle(&self, key: &PoolKey) -> Option<Box<Connection>> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(key)?;
-        let now = Instant::now();
+        // The idle timeout is a minute: the thread's coarse clock is close enough.
+        let now = crate::timer::coarse_now();
         while let Some(c) = list.pop() {
-            if !c.sender.is_closed() && now.duration_since(c.since) < IDLE_TIMEOUT {
-                return Some(c.sender);
+            if now.saturating_duration_since(c.since) < IDLE_TIMEOUT && c.conn.is_usable() {
+                return Some(c.conn);
             }
         }
         None
     }
 
-    /// Returns a connection whose exchange has completed (HTTP/2 connections stay shared).
-    pub fn put_back(&self, key: &PoolKey, sender: Sender) {
-        let Sender::H1(sender) = sender else {
-            return;
-        };
-        if sender.is_closed() {
-            return;
-        }
+    /// Returns an HTTP/1.1 connection whose response body was read to its end.
+    pub fn put_back_h1(&self, key: &PoolKey, conn: Box<Connection>) {
         let mut idle = self.idle.borrow_mut();
         let list = match idle.get_mut(key) {
             Some(list) => list,
@@ -254,8 +202,8 @@ impl Pool {
         };
         if list.len() < MAX_IDLE_PER_TARGET {
             list.push(Idle {
-                sender,
-                since: Instant::now(),
+                conn,
+                since: crate::timer::coarse_now(),
             });
         }
     }
@@ -269,15 +217,14 @@ async fn connect_h1(
     connect_timeout: Duration,
 ) -> Result<Conn, ConnectError> {
     let tcp = connect_tcp(target, connect_timeout).await?;
-    let sender = match (up.tls, &key.tls) {
-        (Some(tls), Some((sni, _))) => {
-            let stream = tls_handshake(tcp, sni, tls, connect_timeout).await?;
-            h1_handshake(stream).await?
-        }
-        _ => h1_handshake(tcp).await?,
+    let io = match (up.tls, &key.tls) {
+        (Some(tls), Some((sni, _))) => h1::Io::Tls(Box::new(
+            tls_handshake(tcp, sni, tls, connect_timeout).await?,
+        )),
+        _ => h1::Io::Plain(tcp),
     };
     Ok(Conn {
-        sender: Sender::H1(sender),
+        sender: Sender::H1(Connection::new(io)),
         key,
         reused: false,
     })
@@ -320,21 +267,6 @@ async fn tls_handshake(
         Ok(Err(e)) => Err(ConnectError::Tls(e)),
         Err(_) => Err(ConnectError::Timeout),
     }
-}
-
-async fn h1_handshake<IO>(io: IO) -> Result<http1::SendRequest<RequestBody>, ConnectError>
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, conn) = http1::Builder::new()
-        .handshake(TokioIo::new(io))
-        .await
-        .map_err(|_| ConnectError::Handshake)?;
-    tokio::task::spawn_local(async move {
-        // Upgrades (WebSocket) keep the connection's IO after the 101.
-        let _ = conn.with_upgrades().await;
-    });
-    Ok(sender)
 }
 
 async fn h2_handshake<IO>(io: IO) -> Result<http2::SendRequest<RequestBody>, ConnectError>

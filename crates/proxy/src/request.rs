@@ -13,7 +13,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::Full;
 use hyper::body::{Body as _, Incoming};
 
@@ -21,11 +21,12 @@ use gatehouse_config::Protocol;
 use gatehouse_plugins::{ErrorCtx, PluginState, RequestCtx};
 use gatehouse_router::{path, Headers, Request as RouteRequest, RequestExtra};
 
-use crate::body::{Progress, ProxyBody, RequestBody, UpstreamBody};
+use crate::body::{Progress, ProxyBody, RequestBody};
 use crate::forwarded::{self, Peer};
+use crate::h1::{self, H1Body};
 use crate::names::{strip_hop_by_hop, Name, Present};
 use crate::observe::{self, Facts};
-use crate::pool::{ConnectError, Upstream};
+use crate::pool::{ConnectError, PoolKey, Sender, Upstream};
 use crate::respond::{self, LocalError};
 use crate::server::Worker;
 use crate::snapshot::{Destination, ServiceRt, Snapshot};
@@ -334,18 +335,24 @@ async fn proxy(
         parts
             .headers
             .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-        (RequestBody::Buffered(Full::new(bytes)), None)
+        (RequestBody::Buffered(Some(bytes)), None)
     } else {
         RequestBody::streamed(body)
     };
     let mut upstream_req = Request::from_parts(parts, body);
 
-    // Connect (retrying on the next target), then send. A stale pooled connection that fails
-    // before the request was written is retried on a fresh one without counting as a retry.
+    // Connect (retrying on the next target), then send. Which failures may be retried is
+    // nginx's rule (Kong proxies through it): connection errors, unless the request cannot be
+    // sent again (a streamed body already read) or was sent with a non-idempotent method. A
+    // pooled connection the upstream closed before answering is retried without counting.
     let mut failure = LocalError::BadGateway;
     let mut attempts_left = u32::from(svc.retries) + 1;
+    let timeouts = h1::Timeouts {
+        write: svc.write_timeout,
+        read: svc.read_timeout,
+    };
     let sent_at;
-    let response = loop {
+    let answer = loop {
         if attempts_left == 0 {
             return Err(respond::error(failure, rid, server_header));
         }
@@ -364,7 +371,7 @@ async fn proxy(
             sni: sni.clone(),
             h2: svc.h2,
         };
-        let mut conn = match w.pool.checkout(target, &up, svc.connect_timeout).await {
+        let conn = match w.pool.checkout(target, &up, svc.connect_timeout).await {
             Ok(c) => c,
             Err(e) => {
                 failure = match e {
@@ -379,11 +386,44 @@ async fn proxy(
             }
         };
         let now = Instant::now();
-        let exchange = conn.sender.send(upstream_req);
+        let mut sender = match conn.sender {
+            Sender::H1(mut c) => match h1::exchange(&mut c, &mut upstream_req, timeouts).await {
+                Ok(head) => {
+                    sent_at = now;
+                    break Answer::H1(head, c, conn.key);
+                }
+                Err(f) => {
+                    tracing::debug!(error = %f.error, "upstream exchange failed");
+                    let method = upstream_req.method();
+                    let idempotent = !(method == Method::POST
+                        || method == Method::PATCH
+                        || method.as_str() == "LOCK");
+                    match f.error {
+                        h1::Error::Timeout => {
+                            return Err(respond::error(LocalError::Timeout, rid, server_header))
+                        }
+                        h1::Error::Io(_) | h1::Error::Closed
+                            if f.replayable && (idempotent || !f.sent) =>
+                        {
+                            if conn.reused && !f.received {
+                                attempts_left += 1;
+                            }
+                            failure = LocalError::BadGateway;
+                            continue;
+                        }
+                        _ => {
+                            return Err(respond::error(LocalError::BadGateway, rid, server_header))
+                        }
+                    }
+                }
+            },
+            Sender::H2(s) => s,
+        };
+        let exchange = sender.try_send_request(upstream_req);
         match with_timeouts(exchange, upload.as_deref(), now, svc).await {
             Ok(Ok(resp)) => {
                 sent_at = now;
-                break (resp, conn.sender, conn.key);
+                break Answer::H2(resp);
             }
             Ok(Err(mut e)) => match e.take_message() {
                 Some(req) if conn.reused => {
@@ -402,26 +442,34 @@ async fn proxy(
             Err(_) => return Err(respond::error(LocalError::Timeout, rid, server_header)),
         }
     };
-    let (mut resp, sender, key) = response;
-    if let Some(u) = upgrade {
-        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            // WebSocket: the connection now belongs to the tunnel, never to the pool.
-            u.tunnel(
-                hyper::upgrade::on(&mut resp),
-                svc.read_timeout.max(svc.write_timeout),
-            );
-            drop(sender);
-            let (parts, _) = resp.into_parts();
-            return Ok(Response::from_parts(
-                parts,
-                ProxyBody::Local(Full::new(Bytes::new())),
-            ));
-        }
-    }
     let upstream_ms = sent_at.elapsed().as_millis();
     let upstream_latency = ms_value(upstream_ms);
     (facts.sent_at, facts.upstream_ms) = (Some(sent_at), Some(upstream_ms as u64));
-    let (mut parts, body) = resp.into_parts();
+    let (mut parts, body) = match answer {
+        Answer::H1(head, conn, key) => {
+            if head.framing == h1::Framing::Upgrade {
+                let Some(u) = upgrade else {
+                    // A 101 nobody asked for: the connection now speaks something else.
+                    return Err(respond::error(LocalError::BadGateway, rid, server_header));
+                };
+                // WebSocket: the connection now belongs to the tunnel, never to the pool.
+                u.tunnel(*conn, svc.read_timeout.max(svc.write_timeout));
+                return Ok(Response::from_parts(
+                    head.parts,
+                    ProxyBody::Local(Full::new(Bytes::new())),
+                ));
+            }
+            // An upgrade request answered otherwise leaves the connection in doubt.
+            let reusable = head.reusable && upgrade.is_none();
+            let release = (w.pool.clone(), key);
+            let body = H1Body::new(conn, head.framing, reusable, release, svc.read_timeout);
+            (head.parts, ProxyBody::H1(body))
+        }
+        Answer::H2(resp) => {
+            let (parts, body) = resp.into_parts();
+            (parts, ProxyBody::H2(body))
+        }
+    };
     let present = Present::scan(&parts.headers);
     strip_hop_by_hop(&mut parts.headers, present);
     parts.headers.reserve(8);
@@ -443,7 +491,6 @@ async fn proxy(
         snap.plugins
             .run_header_filter(st, parts.status, &mut parts.headers);
     }
-    let body = UpstreamBody::new(body, w.pool.clone(), key, sender);
     if snap.plugins.needs_response_body(st) {
         // response-transformer edits the JSON body: buffer it (the connection goes back to the
         // pool once read), then send the result with a fresh length.
@@ -460,7 +507,14 @@ async fn proxy(
             ProxyBody::Local(Full::new(bytes)),
         ));
     }
-    Ok(Response::from_parts(parts, ProxyBody::Upstream(body)))
+    Ok(Response::from_parts(parts, body))
+}
+
+/// What answered: an HTTP/1.1 upstream (head parsed, body still on the connection) or an
+/// HTTP/2 one through hyper.
+enum Answer {
+    H1(h1::ResponseHead, Box<h1::Connection>, PoolKey),
+    H2(Response<Incoming>),
 }
 
 /// The whole request body, for plugins that edit it (request-transformer) or bound a chunked

@@ -230,6 +230,50 @@ impl Future for Sleep {
     }
 }
 
+/// An `Unpin` timeout for futures and bodies written by hand: inline on the coarse timer when
+/// the wait is long, boxed on tokio's otherwise. Created only once an operation would block.
+pub(crate) enum Deadline {
+    Coarse(CoarseSleep),
+    Precise(Pin<Box<tokio::time::Sleep>>),
+}
+
+impl Deadline {
+    pub(crate) fn after(limit: Duration) -> Deadline {
+        let deadline = Instant::now() + limit;
+        if limit >= COARSE_FROM {
+            Deadline::Coarse(CoarseSleep::until(deadline))
+        } else {
+            Deadline::Precise(Box::pin(tokio::time::sleep_until(deadline.into())))
+        }
+    }
+}
+
+impl Future for Deadline {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.get_mut() {
+            Deadline::Coarse(s) => Pin::new(s).poll(cx),
+            Deadline::Precise(s) => s.as_mut().poll(cx),
+        }
+    }
+}
+
+/// `fut`, or `Err(())` when it is still pending after `limit`; the timer is armed only if
+/// `fut` does not finish at its first poll.
+pub(crate) async fn timeout<F: Future>(limit: Duration, fut: F) -> Result<F::Output, ()> {
+    let mut fut = std::pin::pin!(fut);
+    let mut deadline: Option<Deadline> = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        let d = deadline.get_or_insert_with(|| Deadline::after(limit));
+        Pin::new(d).poll(cx).map(Err)
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

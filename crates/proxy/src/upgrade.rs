@@ -54,21 +54,22 @@ impl Pending {
         headers.insert(header::CONNECTION, UPGRADE_CONNECTION.clone());
     }
 
-    /// After the upstream's 101: joins the two upgraded connections in a background task.
+    /// After the upstream's 101: joins the client's upgraded connection and the upstream
+    /// socket (with any bytes the upstream sent right after its 101) in a background task.
     /// `idle` closes the tunnel when no byte moved in either direction for that long.
-    pub fn tunnel(self, upstream: OnUpgrade, idle: Duration) {
+    pub fn tunnel(self, upstream: crate::h1::Connection, idle: Duration) {
         tokio::task::spawn_local(async move {
-            let (down, up) = match tokio::join!(self.downstream, upstream) {
-                (Ok(d), Ok(u)) => (TokioIo::new(d), TokioIo::new(u)),
-                (d, u) => {
-                    tracing::debug!(
-                        downstream = d.is_ok(),
-                        upstream = u.is_ok(),
-                        "upgrade failed"
-                    );
+            let mut down = match self.downstream.await {
+                Ok(d) => TokioIo::new(d),
+                Err(e) => {
+                    tracing::debug!(error = %e, "upgrade failed");
                     return;
                 }
             };
+            let (up, early) = upstream.into_parts();
+            if !early.is_empty() && down.write_all(&early).await.is_err() {
+                return;
+            }
             match copy_with_idle(down, up, idle).await {
                 Ok(()) => {}
                 Err(e) => tracing::debug!(error = %e, "websocket tunnel closed"),
