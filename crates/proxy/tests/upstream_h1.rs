@@ -333,3 +333,26 @@ fn request_bodies_go_upstream_with_one_framing() {
     }
     assert_eq!(decoded, "abcde");
 }
+
+#[test]
+fn bytes_right_after_a_101_reach_the_client() {
+    let up = scripted(|_| {
+        Act::Stall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-test\r\nConnection: upgrade\r\n\r\nEARLY".to_vec(),
+            Duration::from_millis(300),
+        )
+    });
+    let gw = gateway(up.addr, "");
+    let (status, head, body) = raw(
+        gw.addr,
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: x-test\r\n\r\n",
+    );
+    assert_eq!(status, 101, "{head}");
+    assert_eq!(body, "EARLY");
+    let reqs = up.requests();
+    assert!(
+        reqs[0].to_ascii_lowercase().contains("upgrade: x-test\r\n"),
+        "{}",
+        reqs[0]
+    );
+}
