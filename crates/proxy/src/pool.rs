@@ -193,6 +193,19 @@ impl Pool {
         None
     }
 
+    /// Closes idle HTTP/1.1 connections the upstream closed (or sent stray bytes on) and those
+    /// idle for longer than the keep-alive timeout: nothing reads an idle connection, so
+    /// without this a closed one would sit in CLOSE_WAIT until checked out.
+    pub fn sweep(&self) {
+        let now = crate::timer::coarse_now();
+        self.idle.borrow_mut().retain(|_, list| {
+            list.retain(|c| {
+                now.saturating_duration_since(c.since) < IDLE_TIMEOUT && c.conn.is_usable()
+            });
+            !list.is_empty()
+        });
+    }
+
     /// Returns an HTTP/1.1 connection whose response body was read to its end.
     pub fn put_back_h1(&self, key: &PoolKey, conn: Box<Connection>) {
         let mut idle = self.idle.borrow_mut();
@@ -206,6 +219,16 @@ impl Pool {
                 since: crate::timer::coarse_now(),
             });
         }
+    }
+}
+
+/// Runs [`Pool::sweep`] every `period` for the thread's lifetime.
+pub(crate) async fn sweep_every(pool: Rc<Pool>, period: Duration) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        pool.sweep();
     }
 }
 

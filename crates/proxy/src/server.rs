@@ -285,6 +285,10 @@ fn run_thread(
             index,
         });
         tokio::task::spawn_local(crate::timer::run_ticker());
+        tokio::task::spawn_local(crate::pool::sweep_every(
+            worker.pool.clone(),
+            std::time::Duration::from_secs(2),
+        ));
         let mut accept_tasks = Vec::new();
         for (listener, kind) in listeners {
             let listener = match tokio::net::TcpListener::from_std(listener) {

@@ -356,3 +356,43 @@ fn bytes_right_after_a_101_reach_the_client() {
         reqs[0]
     );
 }
+
+/// Sockets of this process connected to `port` and waiting for us to close (CLOSE_WAIT).
+fn close_wait_to(port: u16) -> usize {
+    let tcp = std::fs::read_to_string("/proc/self/net/tcp").unwrap_or_default();
+    tcp.lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3
+                && f[3] == "08"
+                && f[2]
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+                    == Some(port)
+        })
+        .count()
+}
+
+#[test]
+fn idle_connections_the_upstream_closed_are_closed_by_the_sweep() {
+    let up =
+        scripted(|_| Act::ReplyClose(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()));
+    let gw = gateway(up.addr, "");
+    assert_eq!(get(gw.addr, "/", &[]).body, "ok");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        close_wait_to(up.addr.port()),
+        1,
+        "pooled, closed by the upstream"
+    );
+    let started = Instant::now();
+    while close_wait_to(up.addr.port()) > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "still in CLOSE_WAIT"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
