@@ -305,4 +305,21 @@ mod tests {
         );
         assert_eq!(d.state, State::Data { left: u64::MAX - 2 });
     }
+
+    #[test]
+    fn random_input_never_panics() {
+        // Bytes drawn mostly from the framing alphabet, so the decoder gets deep.
+        const ALPHABET: &[u8] = b"0123456789abcdefABCDEF;= \t\r\nxZ";
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let mut wire = Vec::new();
+            for _ in 0..(seed % 40) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                wire.push(ALPHABET[(seed % ALPHABET.len() as u64) as usize]);
+            }
+            let _ = decode(&wire, 1 + (seed % 5) as usize);
+        }
+    }
 }

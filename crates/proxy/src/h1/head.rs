@@ -382,4 +382,47 @@ mod tests {
         );
         assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
     }
+
+    #[test]
+    fn random_heads_never_panic() {
+        const PARTS: &[&str] = &[
+            "HTTP/1.1 ",
+            "HTTP/1.0 ",
+            "200 OK",
+            "101 S",
+            "100 C",
+            "204 N",
+            "\r\n",
+            "\n",
+            ": ",
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "chunked",
+            "close",
+            "5",
+            ",",
+            " ",
+            "\t",
+            "x",
+            "\u{7f}",
+            "\u{e9}",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let mut wire = String::new();
+            for _ in 0..(seed % 24) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                wire.push_str(PARTS[(seed % PARTS.len() as u64) as usize]);
+            }
+            let method = if seed % 3 == 0 {
+                Method::HEAD
+            } else {
+                Method::GET
+            };
+            let _ = parse(&wire, method);
+        }
+    }
 }
