@@ -417,7 +417,7 @@ mod tests {
                 seed ^= seed << 17;
                 wire.push_str(PARTS[(seed % PARTS.len() as u64) as usize]);
             }
-            let method = if seed % 3 == 0 {
+            let method = if seed.is_multiple_of(3) {
                 Method::HEAD
             } else {
                 Method::GET
