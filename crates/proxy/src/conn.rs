@@ -229,6 +229,9 @@ async fn serve_h1<IO>(
     let svc = service_fn(move |req| request::handle(worker.clone(), peer.clone(), req));
     let conn = http1::Builder::new()
         .keep_alive(true)
+        // Copy bodies into the head's buffer: for proxy-sized responses one flat write costs
+        // fewer instructions than hyper's queue of buffers (callgrind: 26.3k -> 25.8k/request).
+        .writev(false)
         .timer(crate::timer::CoarseTimer) // header-read timeout, armed for every request
         .serve_connection(TokioIo::new(io), svc)
         .with_upgrades(); // WebSocket
