@@ -160,12 +160,13 @@ pub struct Headers<'a>(&'a [u8]);
 impl<'a> Iterator for Headers<'a> {
     type Item = (&'a [u8], &'a [u8]);
     fn next(&mut self) -> Option<Self::Item> {
-        let len =
-            |b: &[u8]| -> Option<usize> { Some(u32::from_le_bytes(b.try_into().ok()?) as usize) };
-        let (n, v) = (len(self.0.get(0..4)?)?, len(self.0.get(4..8)?)?);
-        let name = self.0.get(8..8 + n)?;
-        let value = self.0.get(8 + n..8 + n + v)?;
-        self.0 = self.0.get(8 + n + v..).unwrap_or_default();
+        // The two little-endian u32 lengths read as one u64 (name's in the low half).
+        let (lens, rest) = self.0.split_first_chunk::<8>()?;
+        let lens = u64::from_le_bytes(*lens);
+        let (n, v) = ((lens & 0xffff_ffff) as usize, (lens >> 32) as usize);
+        let (name, rest) = rest.split_at_checked(n)?;
+        let (value, rest) = rest.split_at_checked(v)?;
+        self.0 = rest;
         Some((name, value))
     }
 }
@@ -451,5 +452,26 @@ mod tests {
         );
         assert_eq!(r.tries().count(), 0);
         assert_eq!(r.route_json(), None);
+    }
+
+    /// A cut-off list yields the entries that are whole and then stops (no panic, no garbage).
+    #[test]
+    fn truncated_header_lists_stop_cleanly() {
+        let mut text = Vec::new();
+        push_header(&mut text, b"a", b"1");
+        let first = text.len();
+        push_header(&mut text, b"content-type", b"text/plain");
+        for cut in 0..=text.len() {
+            let got: Vec<_> = Headers(&text[..cut]).collect();
+            let want = match cut {
+                c if c == text.len() => 2,
+                c if c >= first => 1,
+                _ => 0,
+            };
+            assert_eq!(got.len(), want, "cut at {cut}");
+            if want > 0 {
+                assert_eq!(got[0], (&b"a"[..], &b"1"[..]));
+            }
+        }
     }
 }

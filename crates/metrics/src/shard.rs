@@ -124,11 +124,24 @@ impl Block {
     /// Sum of cell `off` over all threads.
     #[inline]
     pub(crate) fn sum(&self, off: usize) -> u64 {
-        self.cells
-            .iter()
-            .skip(off)
-            .step_by(STRIDE)
-            .fold(0u64, |a, c| a.wrapping_add(c.load(Relaxed)))
+        let mut v = [0u64];
+        self.sums(off, &mut v);
+        v[0]
+    }
+
+    /// Sums of cells `off..off + out.len()` over all threads, into `out`. The renderer reads a
+    /// family's cells of a block in one go: one pass over each thread's stride instead of a
+    /// strided walk per cell.
+    #[inline]
+    pub(crate) fn sums(&self, off: usize, out: &mut [u64]) {
+        out.fill(0);
+        for stride in self.cells.chunks_exact(STRIDE) {
+            if let Some(cells) = stride.get(off..off + out.len()) {
+                for (o, c) in out.iter_mut().zip(cells) {
+                    *o = o.wrapping_add(c.load(Relaxed));
+                }
+            }
+        }
     }
 }
 
@@ -328,5 +341,35 @@ impl Shard {
             crate::node::CACHE_MISSES
         };
         self.node.add(self.idx, c, 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `sums` over a range equals `sum` per cell, and both add every thread's stride.
+    #[test]
+    fn sums_add_every_thread() {
+        let labels = crate::RouteLabels::kong(Some("s"), "h", Some("r"), "id", "default");
+        for shards in [1, 2, 3] {
+            let b = Block::new(&labels, shards);
+            for (i, c) in b.cells.iter().enumerate() {
+                c.store(i as u64, Relaxed);
+            }
+            for (off, len) in [(0, 1), (OFF_KONG, KONG_LEN), (OFF_BW, 2), (STRIDE - 3, 3)] {
+                let mut got = vec![0; len];
+                b.sums(off, &mut got);
+                let want: Vec<u64> = (off..off + len)
+                    .map(|cell| (0..shards).map(|t| (t * STRIDE + cell) as u64).sum())
+                    .collect();
+                assert_eq!(got, want, "shards {shards} cells {off}..+{len}");
+                assert_eq!(b.sum(off), want[0]);
+            }
+            // A range past the stride reads nothing rather than another thread's cells.
+            let mut past = [9u64; 2];
+            b.sums(STRIDE - 1, &mut past);
+            assert_eq!(past, [0, 0]);
+        }
     }
 }

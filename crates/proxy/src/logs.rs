@@ -257,6 +257,29 @@ pub(crate) fn start_record<B>(
     r
 }
 
+/// What the log phase copies out of [`crate::observe::Facts`] for the record, so the record
+/// can be completed in place (`facts.log` borrowed mutably) instead of moved out and back.
+#[derive(Clone, Copy)]
+pub(crate) struct Timings {
+    started: std::time::Instant,
+    sent_at: Option<std::time::Instant>,
+    upstream_ms: Option<u64>,
+    from_upstream: bool,
+    bytes_in: u64,
+}
+
+impl Timings {
+    pub fn of(f: &crate::observe::Facts) -> Timings {
+        Timings {
+            started: f.started,
+            sent_at: f.sent_at,
+            upstream_ms: f.upstream_ms,
+            from_upstream: f.from_upstream,
+            bytes_in: f.bytes_in,
+        }
+    }
+}
+
 /// Completes a record in the log phase: timings, status and, with `entities` (log plugins),
 /// the response headers and the route / service / consumer JSON.
 #[allow(clippy::too_many_arguments)]
@@ -267,7 +290,7 @@ pub(crate) fn finish_record(
     credential_id: Option<u128>,
     status: u16,
     response_headers: &HeaderMap,
-    facts: &crate::observe::Facts,
+    facts: Timings,
     bytes_out: u64,
     request_ms: u64,
     started_at_ms: u64,

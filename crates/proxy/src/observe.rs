@@ -535,7 +535,8 @@ fn finish(
     now: Instant,
     full: bool,
 ) {
-    let Some(mut r) = facts.log.take() else {
+    let timings = logs::Timings::of(facts);
+    let Some(r) = facts.log.as_mut() else {
         return;
     };
     let request_ms = now.saturating_duration_since(facts.started).as_millis() as u64;
@@ -548,18 +549,17 @@ fn finish(
         .and_then(|c| snap.plugins.credentials().credential_id(c))
         .map(|u| u.as_u128());
     logs::finish_record(
-        &mut r,
+        r,
         full.then_some(&snap.obs.entities),
         (st.route, st.service, st.consumer),
         credential,
         status.as_u16(),
         response_headers,
-        facts,
+        timings,
         bytes_out,
         request_ms,
         started_at,
     );
-    facts.log = Some(r);
 }
 
 /// The access log line of a request no observer plugin saw.
@@ -596,7 +596,58 @@ fn access_log(
 /// A message's Content-Length (0 when absent or invalid), for bandwidth metrics and logs.
 fn content_length(h: &HeaderMap) -> u64 {
     h.get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+        .map_or(0, |v| parse_u64(v.as_bytes()))
+}
+
+/// Decimal digits → u64, 0 when empty, not all digits or overflowing: what `str::parse` gives
+/// for a valid Content-Length, without the UTF-8 check and error value (twice per request).
+fn parse_u64(b: &[u8]) -> u64 {
+    if b.is_empty() {
+        return 0;
+    }
+    let mut v = 0u64;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return 0;
+        }
+        match v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(c - b'0')))
+        {
+            Some(n) => v = n,
+            None => return 0,
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parse_u64_like_str_parse() {
+        for (s, want) in [
+            ("0", 0),
+            ("100", 100),
+            ("007", 7),
+            ("18446744073709551615", u64::MAX),
+            ("18446744073709551616", 0),
+            ("", 0),
+            ("+5", 0),
+            ("-5", 0),
+            (" 5", 0),
+            ("5 ", 0),
+            ("1a", 0),
+            ("١", 0),
+        ] {
+            assert_eq!(super::parse_u64(s.as_bytes()), want, "{s:?}");
+            assert_eq!(
+                super::parse_u64(s.as_bytes()),
+                s.parse::<u64>()
+                    .ok()
+                    .filter(|_| !s.starts_with('+'))
+                    .unwrap_or(0),
+                "{s:?} like str::parse"
+            );
+        }
+    }
 }
