@@ -3,7 +3,8 @@
 
 Starts `gatehouse start` in a temp prefix with an empty config, POSTs Kong's LMDB benchmark
 config (bench/gen_lmdb_config.py N) --rounds times with curl, and prints per round: the
-server-side step timings from the `configuration loaded` log line, the client time, and the
+server-side step timings from the `configuration loaded` log line, the client time, the CPU
+time the whole process (all threads, user + system) spent from the POST to the sample, and the
 process's memory from /proc/PID/status after the load (VmRSS, RssAnon, RssFile) with the peak
 so far (VmHWM). RssFile is mostly LMDB's memory map: file-backed pages the kernel may drop,
 unlike RssAnon (the heap).
@@ -44,6 +45,13 @@ def status(pid):
     return out
 
 
+def cpu(pid):
+    """(user + system CPU ms of every thread so far, minor page faults so far), /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK"), int(fields[7])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "release", "gatehouse"))
@@ -77,10 +85,11 @@ def main():
         else:
             sys.exit("gatehouse did not come up; log in " + log.name)
         print(f"input {os.path.getsize(body)} bytes (N={args.n}); idle: {status(proc.pid)}")
-        print("| round | parse ms | build ms | write ms | total ms | client ms | VmRSS | RssAnon | RssFile | VmHWM |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("| round | parse ms | build ms | write ms | total ms | client ms | CPU ms | faults | VmRSS | RssAnon | RssFile | VmHWM |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         seen = 0
         for r in range(1, args.rounds + 1):
+            c0, f0 = cpu(proc.pid)
             t0 = time.monotonic()
             out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
                                   f"http://127.0.0.1:{admin}/config", "-H", "content-type: application/json",
@@ -101,10 +110,13 @@ def main():
             seen = len(lines)
             t = dict(re.findall(r"(\w+_ms)=(\d+)", lines[-1]))
             m = status(proc.pid)
+            c1, f1 = cpu(proc.pid)
             print(f"| {r} | {t.get('parse_ms')} | {t.get('build_ms')} | {t.get('write_ms')} | "
-                  f"{t.get('total_ms')} | {client:.0f} | {m['VmRSS']} | {m['RssAnon']} | "
+                  f"{t.get('total_ms')} | {client:.0f} | {c1 - c0:.0f} | {f1 - f0} | {m['VmRSS']} | {m['RssAnon']} | "
                   f"{m['RssFile']} | {m['VmHWM']} |")
-        print("(memory in MiB, sampled --settle s after each load; VmHWM is the peak so far)")
+        print("(memory in MiB, sampled --settle s after each load; VmHWM is the peak so far; CPU ms is "
+              "the POST plus the settle time: the replaced snapshot's free and an idle node's ticks; "
+              "faults are minor page faults in that time)")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -62,6 +62,8 @@ pub struct Control {
     options: ParseOptions,
     flavor: RouterFlavor,
     lock: Mutex<()>,
+    /// Hands memory freed by loads back to the OS (see [`Control::releasing_memory_with`]).
+    release: fn(),
 }
 
 impl Control {
@@ -73,7 +75,19 @@ impl Control {
             options,
             flavor,
             lock: Mutex::new(()),
+            release: || {},
         }
+    }
+
+    /// Calls `release` where a load's garbage has just been freed: before each load on the
+    /// loading thread (the previous load's pages, freed meanwhile by other threads, are this
+    /// thread's to collect), once the decoded document is validated and dropped, and on the
+    /// side thread once the replaced snapshot is dropped.
+    /// The binary passes its allocator's collection: the allocator otherwise keeps a load's
+    /// freed pages resident, and they count in the next load's peak.
+    pub fn releasing_memory_with(mut self, release: fn()) -> Control {
+        self.release = release;
+        self
     }
 
     pub fn cell(&self) -> &SnapshotCell {
@@ -129,6 +143,7 @@ impl Control {
         body: Option<&mut render::Flattened>,
         started: Instant,
     ) -> Result<Loaded, LoadError> {
+        (self.release)();
         // The decoded document is freed as soon as it is validated: nothing downstream reads
         // it, and it must not add to the peak while the snapshot is built.
         let (config, hash) = match source {
@@ -142,6 +157,9 @@ impl Control {
                 (config?, hash)
             }
         };
+        // The document and validation's temporaries were this thread's; the build and the
+        // LMDB writer's threads could not reuse their pages.
+        (self.release)();
         let parse_time = started.elapsed();
         // Build and persist at once, both from the borrowed config (the answer is assembled
         // from the records LMDB stores). LMDB commits only once the build succeeded: a config
@@ -181,9 +199,13 @@ impl Control {
         let replaced = self.cell.swap(snapshot.clone());
         // Freeing a 50k-entity snapshot takes tens of milliseconds: not on the answer's
         // path. Requests still holding the old snapshot free it when they end.
+        let release = self.release;
         let _ = std::thread::Builder::new()
             .name("gatehouse-free".into())
-            .spawn(move || drop(replaced));
+            .spawn(move || {
+                drop(replaced);
+                release();
+            });
         Ok(Loaded {
             snapshot,
             parse_time,

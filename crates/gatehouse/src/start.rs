@@ -171,7 +171,10 @@ fn start(conf: Option<PathBuf>, prefix: Option<PathBuf>) -> Result<()> {
         &admin_listen,
         &status_listen,
         AdminState {
-            control: Arc::new(Control::new(cell, store, parse_options(&settings))),
+            control: Arc::new(
+                Control::new(cell, store, parse_options(&settings))
+                    .releasing_memory_with(crate::release_freed_memory),
+            ),
             admin_latency_header: settings.headers.admin_latency,
             node_id,
             hostname: hostname(),

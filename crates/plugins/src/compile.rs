@@ -24,6 +24,7 @@ use crate::plugins::rl_store::RateLimitStore;
 use crate::plugins::{self, Compiled, Typed, BUNDLED};
 
 /// One enabled plugin entity, compiled.
+#[derive(Clone)]
 pub(crate) struct Instance {
     pub id: Uuid,
     pub name: &'static str,
@@ -38,6 +39,7 @@ pub(crate) fn proto_bit(p: Protocol) -> u16 {
 }
 
 /// One plugin name in a chain.
+#[derive(Clone)]
 pub(crate) struct Entry {
     /// Instance index of the config that applies without a consumer (or `NONE`).
     pub base: u32,
@@ -59,7 +61,7 @@ impl Entry {
 
 /// The plugins that may run on one route (or service, or globally), in Kong's order:
 /// PRIORITY descending, then name descending.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Chain {
     pub(crate) entries: Vec<Entry>,
     /// Some config in the chain does I/O in access (rate-limiting `policy: redis`): the proxy
@@ -90,6 +92,9 @@ pub struct Plugins {
     pub(crate) creds: Credentials,
     pub(crate) service_ids: Vec<Uuid>,
     not_implemented: Vec<(Uuid, String)>,
+    /// Some request-termination echoes routes and services as JSON (timestamps included),
+    /// which [`fingerprint`] does not cover: these chains are never reused.
+    echoes_entities: bool,
 }
 
 impl Plugins {
@@ -107,6 +112,32 @@ impl Plugins {
     pub fn config_of(&self, id: Uuid) -> Option<Value> {
         let inst = self.instances.iter().find(|i| i.id == id)?;
         inst.compiled.config_json()
+    }
+
+    /// Whether a later config with the same [`fingerprint`] may keep these compiled plugins
+    /// instead of compiling its own.
+    pub fn reusable(&self) -> bool {
+        !self.echoes_entities
+    }
+
+    /// These compiled plugins and chains for `config`, whose [`fingerprint`] equals the one
+    /// they were compiled from (and [`Plugins::reusable`]), with `config`'s credentials: the
+    /// credential lists are outside the fingerprint because key-auth and jwt credentials
+    /// without an id get a new random one at each load (as in Kong), and nothing but the
+    /// credential index reads them. Shares the compiled configs (rate-limiting counters
+    /// included); the chains are copied, not compiled.
+    pub fn with_credentials(&self, config: &Config) -> Plugins {
+        Plugins {
+            instances: self.instances.clone(),
+            route_chains: self.route_chains.clone(),
+            service_chains: self.service_chains.clone(),
+            global_chain: self.global_chain.clone(),
+            rewrite: self.rewrite.clone(),
+            creds: Credentials::build(config),
+            service_ids: self.service_ids.clone(),
+            not_implemented: self.not_implemented.clone(),
+            echoes_entities: self.echoes_entities,
+        }
     }
 
     /// Plugin names of a chain, in execution order (for tests and the debug API).
@@ -579,5 +610,70 @@ pub fn compile(config: &Config, store: &Arc<RateLimitStore>) -> Result<Plugins, 
         creds,
         service_ids: config.services.iter().map(|s| s.id).collect(),
         not_implemented,
+        echoes_entities: echo_json.is_some(),
     })
+}
+
+/// Kong's per-group hash for the plugins part of a snapshot: everything [`compile`] reads
+/// apart from the credential lists (plugin entities, the order and ids of routes and services
+/// with each route's service, consumers, ACL groups), except `created_at`/`updated_at`, which
+/// default to the load time and would make every load look changed. Entities are destructured
+/// exhaustively, so a new field cannot be forgotten. Configs with equal fingerprints compile to
+/// the same chains, so the control side keeps the previous ones ([`Plugins::with_credentials`])
+/// instead of validating and compiling 20,000 plugins again. Key-auth, basic-auth and jwt
+/// credentials only feed the credential index, which is rebuilt at every load. The caller
+/// brings the hasher (the snapshot's fixed-seed one: fingerprints are compared across
+/// snapshots of one process).
+pub fn fingerprint(config: &Config, h: &mut impl Hasher) {
+    h.write_usize(config.plugins.len());
+    for p in &config.plugins {
+        let gatehouse_config::Plugin {
+            id,
+            name,
+            instance_name,
+            route,
+            service,
+            consumer,
+            config,
+            protocols,
+            enabled,
+            tags,
+            created_at: _,
+            updated_at: _,
+        } = p;
+        (id, name, instance_name, route, service, consumer).hash(h);
+        (protocols, enabled, tags).hash(h);
+        hash_value(config, h);
+    }
+    h.write_usize(config.routes.len());
+    for r in &config.routes {
+        (r.id, r.service).hash(h);
+    }
+    h.write_usize(config.services.len());
+    for s in &config.services {
+        s.id.hash(h);
+    }
+    h.write_usize(config.consumers.len());
+    for c in &config.consumers {
+        let gatehouse_config::Consumer {
+            id,
+            username,
+            custom_id,
+            tags,
+            created_at: _,
+            updated_at: _,
+        } = c;
+        (id, username, custom_id, tags).hash(h);
+    }
+    h.write_usize(config.acls.len());
+    for a in &config.acls {
+        let gatehouse_config::Acl {
+            id,
+            consumer,
+            group,
+            tags,
+            created_at: _,
+        } = a;
+        (id, consumer, group, tags).hash(h);
+    }
 }

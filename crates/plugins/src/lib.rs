@@ -24,7 +24,7 @@ mod runtime;
 mod schema;
 
 pub use api::{Observer, ObserverRef};
-pub use compile::{compile, Chain, Plugins};
+pub use compile::{compile, fingerprint, Chain, Plugins};
 pub use credentials::{ConsumerRt, CredentialRt, Credentials, JwtCredRt};
 pub use ctx::{now_ms, CredentialRef, Exit, PluginState, RequestCtx, MAX_CHAIN, UNSPECIFIED_IP};
 pub use error::{FieldError, PluginError, Seg};

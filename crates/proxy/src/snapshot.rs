@@ -107,14 +107,18 @@ pub struct Snapshot {
     pub(crate) routes: Vec<RouteRt>,
     pub(crate) balancers: Arc<Vec<Balancer>>,
     pub(crate) plugins: Plugins,
+    /// The plugin chains were carried over from the previous snapshot, not compiled.
+    plugins_reused: bool,
     /// Certificates by SNI for the TLS listeners (the default certificate is the listener's).
     pub(crate) certs: Arc<CertStore>,
     /// Rate-limiting counters: carried from snapshot to snapshot so limits survive reloads.
     rate_limits: Arc<RateLimitStore>,
     /// Fingerprints of the parts that can be reused by the next build when unchanged
-    /// (Kong's per-group hashes): routes + services → router, upstreams + targets → balancers.
+    /// (Kong's per-group hashes): routes + services → router, upstreams + targets → balancers,
+    /// plugins + consumers + ACL groups (+ route/service ids) → plugin chains.
     router_group: u64,
     balancer_group: u64,
+    plugins_group: u64,
     /// Metric handles and the observability hub (inherited from the previous snapshot).
     pub(crate) obs: SnapshotObs,
     cert_group: u64,
@@ -129,17 +133,19 @@ pub struct Built {
     routes: Vec<RouteRt>,
     balancers: Arc<Vec<Balancer>>,
     plugins: Plugins,
+    plugins_reused: bool,
     certs: Arc<CertStore>,
     rate_limits: Arc<RateLimitStore>,
     router_group: u64,
     balancer_group: u64,
+    plugins_group: u64,
     obs: SnapshotObs,
     cert_group: u64,
 }
 
 impl Built {
-    /// Compiles `config`, reusing the router, balancers and certificates of `previous` when
-    /// the entities they are built from did not change.
+    /// Compiles `config`, reusing the router, balancers, certificates and compiled plugin
+    /// chains of `previous` when the entities they are built from did not change.
     pub fn new(
         config: &Config,
         flavor: RouterFlavor,
@@ -180,7 +186,20 @@ impl Built {
         };
         let tls_defaults = UpstreamTlsDefaults::default();
         let rate_limits = previous.map_or_else(RateLimitStore::new, |p| p.rate_limits.clone());
-        let plugins = gatehouse_plugins::compile(config, &rate_limits)?;
+        // Chains are carried over only when everything compile reads but the credentials is
+        // unchanged (so validation would pass again and the chains would come out the same)
+        // and the counters are the same store; the credential index is always rebuilt.
+        let plugins_group = plugins_fingerprint(config);
+        let (plugins, plugins_reused) = match previous {
+            Some(p)
+                if p.plugins_group == plugins_group
+                    && p.plugins.reusable()
+                    && Arc::ptr_eq(&p.rate_limits, &rate_limits) =>
+            {
+                (p.plugins.with_credentials(config), true)
+            }
+            _ => (gatehouse_plugins::compile(config, &rate_limits)?, false),
+        };
         let balancer_by_name: HashMap<&str, (usize, &Upstream)> = config
             .upstreams
             .iter()
@@ -265,10 +284,12 @@ impl Built {
             routes,
             balancers,
             plugins,
+            plugins_reused,
             certs,
             rate_limits,
             router_group,
             balancer_group,
+            plugins_group,
             obs,
             cert_group,
         })
@@ -285,10 +306,12 @@ impl Built {
             routes: self.routes,
             balancers: self.balancers,
             plugins: self.plugins,
+            plugins_reused: self.plugins_reused,
             certs: self.certs,
             rate_limits: self.rate_limits,
             router_group: self.router_group,
             balancer_group: self.balancer_group,
+            plugins_group: self.plugins_group,
             obs: self.obs,
             cert_group: self.cert_group,
         }
@@ -323,8 +346,8 @@ impl Snapshot {
         Snapshot::build_from(config, hash, flavor, None)
     }
 
-    /// Like [`Snapshot::build`], reusing the router and balancers of `previous` when the
-    /// entities they are built from did not change.
+    /// Like [`Snapshot::build`], reusing the parts of `previous` whose entities did not
+    /// change (see [`Built::new`]).
     pub fn build_from(
         config: Config,
         hash: String,
@@ -373,6 +396,12 @@ impl Snapshot {
     /// Whether `other` shares this snapshot's compiled router (it was reused, not rebuilt).
     pub fn shares_router_with(&self, other: &Snapshot) -> bool {
         Arc::ptr_eq(&self.router, &other.router)
+    }
+
+    /// Whether this snapshot's plugin chains were carried over from the previous snapshot
+    /// (its plugins fingerprint was unchanged) rather than compiled.
+    pub fn reused_plugins(&self) -> bool {
+        self.plugins_reused
     }
 
     /// The snapshot served before any configuration is loaded: every request gets a 404.
@@ -498,6 +527,12 @@ fn router_fingerprint(config: &Config) -> u64 {
             .hash(&mut h);
         (tls_verify, tls_verify_depth, ca_certificates).hash(&mut h);
     }
+    h.finish()
+}
+
+fn plugins_fingerprint(config: &Config) -> u64 {
+    let mut h = fingerprint_hasher();
+    gatehouse_plugins::fingerprint(config, &mut h);
     h.finish()
 }
 
