@@ -19,8 +19,22 @@ const ROOT: Uuid = Uuid::from_u128(0xfd02801f_0957_4a15_a55a_c8d9606f30b5);
 
 /// Kong's deterministic id: `v5(v5(root, entity), key)`.
 pub fn entity_id(entity: &str, key: &str) -> Uuid {
-    let ns = Uuid::new_v5(&ROOT, entity.as_bytes());
-    Uuid::new_v5(&ns, key.as_bytes())
+    let ns = v5(&ROOT, entity.as_bytes());
+    v5(&ns, key.as_bytes())
+}
+
+/// A name-based (SHA-1) UUID, as `Uuid::new_v5`, but hashed with RustCrypto's `sha1`, which
+/// uses the CPU's SHA extensions when present: half the time of `uuid`'s software SHA-1
+/// (100k ids: 13.0 → 6.6 ms on this machine kind), and a load derives one id per entity.
+fn v5(ns: &Uuid, name: &[u8]) -> Uuid {
+    use sha1::Digest as _;
+    let mut h = sha1::Sha1::new();
+    h.update(ns.as_bytes());
+    h.update(name);
+    let digest = h.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_sha1_bytes(bytes).into_uuid()
 }
 
 /// The endpoint key value, for entities whose endpoint key is unique.
@@ -48,12 +62,12 @@ impl Namespaces {
         let ns = match self.0.iter().find(|(e, _)| *e == entity) {
             Some((_, ns)) => *ns,
             None => {
-                let ns = Uuid::new_v5(&ROOT, entity.as_bytes());
+                let ns = v5(&ROOT, entity.as_bytes());
                 self.0.push((entity, ns));
                 ns
             }
         };
-        Uuid::new_v5(&ns, key.as_bytes())
+        v5(&ns, key.as_bytes())
     }
 }
 
@@ -410,4 +424,31 @@ pub fn hash_password(password: &str, consumer: &Uuid) -> String {
     h.update(password.as_bytes());
     h.update(consumer.to_string().as_bytes());
     h.digest().to_string()
+}
+
+#[cfg(test)]
+mod v5_tests {
+    use super::*;
+
+    #[test]
+    fn matches_the_uuid_crates_v5() {
+        let names = [
+            "",
+            "a",
+            "services",
+            "key-auth",
+            "ä",
+            &"x".repeat(55),
+            &"y".repeat(200),
+        ];
+        for ns in [ROOT, Uuid::nil(), Uuid::from_u128(u128::MAX)] {
+            for name in names {
+                assert_eq!(
+                    v5(&ns, name.as_bytes()),
+                    Uuid::new_v5(&ns, name.as_bytes()),
+                    "{name:?}"
+                );
+            }
+        }
+    }
 }
