@@ -224,7 +224,8 @@ impl Pool {
 
 /// Runs [`Pool::sweep`] every `period` for the thread's lifetime.
 pub(crate) async fn sweep_every(pool: Rc<Pool>, period: Duration) {
-    let mut tick = tokio::time::interval(period);
+    // (`interval` would sweep at once, on the thread's first poll of this task.)
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
